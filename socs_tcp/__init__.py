@@ -1,0 +1,29 @@
+"""Fast, robust drop-in replacement for ``socs.tcp.TCPInterface``.
+
+Replace ``from socs.tcp import TCPInterface`` with
+``from socs_tcp import TCPInterface``; nothing else changes.
+``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``.
+"""
+
+from socs_tcp._backend import BACKEND
+from socs_tcp.errors import (
+    FrameTooLong,
+    IncompleteRead,
+    NotConnected,
+    TransportError,
+    TransportTimeout,
+)
+from socs_tcp.interface import TCPInterface
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKEND",
+    "FrameTooLong",
+    "IncompleteRead",
+    "NotConnected",
+    "TCPInterface",
+    "TransportError",
+    "TransportTimeout",
+    "__version__",
+]

@@ -1,0 +1,363 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled transport: buffered, deadline-driven I/O over POSIX sockets.
+
+Same contract as ``socs_tcp._transport_py`` (read that module for the
+semantics). Here every blocking syscall runs with the GIL released, sends and
+receives use ``MSG_DONTWAIT`` so the socket's own timeout mode does not
+matter, and the receive buffer is plain C memory.
+"""
+
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS,
+    PyBUF_SIMPLE,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, _PyBytes_Resize
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
+from libc.errno cimport EAGAIN, EBADF, EINTR, errno
+from libc.math cimport INFINITY, ceil
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy, memmove
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+from includes.memmem cimport memmem
+from includes.poll cimport POLLIN, POLLOUT, poll, pollfd
+from includes.socket cimport MSG_DONTWAIT, MSG_NOSIGNAL, recv, send
+
+import os
+
+# EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both makes the C
+# compiler reject a switch with a duplicate case, so only EAGAIN is tested.
+
+from socs_tcp.errors import FrameTooLong, IncompleteRead, TransportTimeout
+
+#: How much a buffered read asks the kernel for at once.
+CHUNK_SIZE = 65536
+cdef Py_ssize_t _CHUNK = CHUNK_SIZE
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
+cdef inline double _deadline(object timeout) except? -1.0:
+    """Absolute monotonic deadline for ``timeout`` seconds (None: never)."""
+    if timeout is None:
+        return INFINITY
+    return _now() + <double>timeout
+
+
+cdef inline int _remaining_ms(double deadline) noexcept nogil:
+    """Milliseconds left for poll(), rounded up; -1 waits forever."""
+    cdef double left
+    if deadline == INFINITY:
+        return -1
+    left = ceil((deadline - _now()) * 1000.0)
+    if left <= 0:
+        return 0
+    if left > 2147483647.0:
+        return -1
+    return <int>left
+
+
+cdef object _os_error(int err):
+    # OSError(errno, ...) picks the subclass (ConnectionResetError, ...).
+    return OSError(err, os.strerror(err))
+
+
+cdef class Transport:
+    """Buffered I/O with deadlines over one connected socket.
+
+    Parameters
+    ----------
+    sock : socket.socket
+        The connected socket; its descriptor is looked up on every call.
+    """
+
+    #: Which transport this is, for reprs and reports.
+    backend = "cython"
+
+    cdef object _sock
+    cdef char *_buf
+    cdef Py_ssize_t _start, _end, _cap
+    cdef bint _awaiting_reply
+    cdef bint _receiving
+
+    def __cinit__(self, sock):
+        self._sock = sock
+        self._buf = NULL
+        self._start = self._end = self._cap = 0
+        self._awaiting_reply = False
+        self._receiving = False
+
+    def __dealloc__(self):
+        free(self._buf)
+
+    @property
+    def pending(self):
+        """Number of received bytes buffered and not yet returned."""
+        return self._end - self._start
+
+    def discard(self):
+        """Empty the receive buffer; return what it held."""
+        return self._take(self._end - self._start)
+
+    # -- buffer ----------------------------------------------------------
+
+    cdef bytes _take(self, Py_ssize_t n):
+        """Remove and return the first ``n`` buffered bytes."""
+        cdef bytes out = PyBytes_FromStringAndSize(self._buf + self._start, n)
+        self._start += n
+        if self._start == self._end:
+            self._start = self._end = 0
+        return out
+
+    cdef int _reserve(self, Py_ssize_t room) except -1:
+        """Make ``room`` free bytes after the buffered ones."""
+        cdef Py_ssize_t used = self._end - self._start
+        cdef Py_ssize_t cap
+        cdef char *grown
+        if self._cap - self._end >= room:
+            return 0
+        if self._start and self._cap - used >= room:
+            memmove(self._buf, self._buf + self._start, used)
+        else:
+            cap = max(self._cap * 2, used + room)
+            grown = <char *>realloc(self._buf, cap)
+            if grown == NULL:
+                raise MemoryError()
+            self._buf = grown
+            self._cap = cap
+            if self._start:
+                memmove(self._buf, self._buf + self._start, used)
+        self._start = 0
+        self._end = used
+        return 0
+
+    # -- waiting ---------------------------------------------------------
+
+    cdef int _fileno(self) except -1:
+        cdef int fd = self._sock.fileno()
+        if fd < 0:
+            raise _os_error(EBADF)
+        return fd
+
+    cdef int _interrupted(self) except -1:
+        """After EINTR: run Python's signal handlers (they may raise)."""
+        PyErr_CheckSignals()
+        return 0
+
+    cdef int _wait(self, int fd, short events, double deadline) except -1:
+        """Block until ``fd`` is ready for ``events`` or the deadline passes."""
+        cdef pollfd p
+        cdef int rc, err, ms
+        p.fd = fd
+        p.events = events
+        while True:
+            ms = _remaining_ms(deadline)
+            with nogil:
+                rc = poll(&p, 1, ms)
+                err = errno
+            if rc > 0:
+                return 0
+            if rc == 0:
+                partial = b"" if events == POLLOUT else self._peek()
+                raise TransportTimeout(
+                    f"timed out ({len(partial)} bytes of the frame received and kept)"
+                    if partial else "timed out",
+                    partial,
+                )
+            if err != EINTR:
+                raise _os_error(err)
+            self._interrupted()
+            p.fd = self._fileno()
+
+    cdef bytes _peek(self):
+        return PyBytes_FromStringAndSize(self._buf + self._start, self._end - self._start)
+
+    cdef Py_ssize_t _read_kernel(self, char *dest, Py_ssize_t n, double deadline) except -1:
+        """One recv() of at most ``n`` bytes into ``dest`` once data is there.
+
+        Returns 0 at EOF. Right after a send, waits first: the reply cannot
+        be there yet, and this saves the failed read.
+        """
+        cdef int fd = self._fileno()
+        cdef Py_ssize_t got
+        cdef int err
+        if self._receiving:
+            raise RuntimeError(
+                "another thread is receiving on this connection; "
+                "serialise receives (TCPInterface.query holds a lock)"
+            )
+        self._receiving = True
+        try:
+            if self._awaiting_reply:
+                self._wait(fd, POLLIN, deadline)
+            self._awaiting_reply = False
+            while True:
+                with nogil:
+                    got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
+                    err = errno
+                if got >= 0:
+                    return got
+                if err == EAGAIN:
+                    self._wait(fd, POLLIN, deadline)
+                elif err == EINTR:
+                    self._interrupted()
+                else:
+                    raise _os_error(err)
+                fd = self._fileno()
+        finally:
+            self._receiving = False
+
+    cdef int _fill(self, double deadline) except -1:
+        """Append one kernel read to the buffer; IncompleteRead at EOF."""
+        cdef Py_ssize_t got
+        self._reserve(_CHUNK)
+        got = self._read_kernel(self._buf + self._end, self._cap - self._end, deadline)
+        if got == 0:
+            raise IncompleteRead(
+                f"the peer closed the connection after {self._end - self._start} "
+                "bytes of an unfinished frame",
+                self._peek(),
+            )
+        self._end += got
+        return 0
+
+    # -- sending ---------------------------------------------------------
+
+    def sendall(self, data, timeout):
+        """Send every byte of ``data`` before ``timeout`` seconds pass."""
+        cdef Py_buffer view
+        cdef const char *p
+        cdef Py_ssize_t left, sent
+        cdef int fd, err
+        cdef double deadline = _deadline(timeout)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            p = <const char *>view.buf
+            left = view.len
+            fd = self._fileno()
+            while True:
+                with nogil:
+                    sent = send(fd, p, <size_t>left, MSG_NOSIGNAL | MSG_DONTWAIT)
+                    err = errno
+                if sent >= 0:
+                    p += sent
+                    left -= sent
+                    if left == 0:
+                        break
+                    self._wait(fd, POLLOUT, deadline)
+                elif err == EAGAIN:
+                    self._wait(fd, POLLOUT, deadline)
+                elif err == EINTR:
+                    self._interrupted()
+                else:
+                    raise _os_error(err)
+                fd = self._fileno()
+        finally:
+            PyBuffer_Release(&view)
+        self._awaiting_reply = True
+
+    # -- receiving -------------------------------------------------------
+
+    def recv(self, Py_ssize_t bufsize, timeout):
+        """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
+        cdef Py_ssize_t got
+        cdef object out
+        cdef PyObject *raw
+        if self._end > self._start:
+            return self._take(min(bufsize, self._end - self._start))
+        out = PyBytes_FromStringAndSize(NULL, bufsize)
+        got = self._read_kernel(PyBytes_AS_STRING(out), bufsize, _deadline(timeout))
+        if got != bufsize:
+            raw = <PyObject *>out
+            _PyBytes_Resize(&raw, got)
+            out = <object>raw
+        return out
+
+    def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
+        """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
+        cdef Py_buffer view
+        cdef Py_ssize_t n
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        try:
+            if self._end > self._start:
+                n = min(nbytes, self._end - self._start)
+                memcpy(view.buf, self._buf + self._start, n)
+                self._start += n
+                if self._start == self._end:
+                    self._start = self._end = 0
+                return n
+            return self._read_kernel(<char *>view.buf, nbytes, _deadline(timeout))
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t _frame_end(self, tuple terminators, Py_ssize_t scanned):
+        """Offset just past the earliest complete terminator, or -1."""
+        cdef Py_ssize_t best = -1, tlen, end, start
+        cdef const char *hay = self._buf + self._start
+        cdef Py_ssize_t hlen = self._end - self._start
+        cdef const char *hit
+        cdef bytes term
+        for term in terminators:
+            tlen = len(term)
+            start = scanned - tlen + 1
+            if start < 0:
+                start = 0
+            if hlen - start < tlen:
+                continue
+            hit = <const char *>memmem(hay + start, hlen - start, <const char *>term, tlen)
+            if hit != NULL:
+                end = (hit - hay) + tlen
+                if best < 0 or end < best:
+                    best = end
+        return best
+
+    def recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
+        """Return the next frame, up to and including its terminator."""
+        cdef Py_ssize_t scanned = 0, end
+        cdef double deadline = INFINITY
+        cdef bint timed = False
+        while True:
+            end = self._frame_end(terminators, scanned)
+            if end < 0 and self._end - self._start < max_size:
+                scanned = self._end - self._start
+                if not timed:
+                    deadline = _deadline(timeout)
+                    timed = True
+                self._fill(deadline)
+                continue
+            if end < 0 or end > max_size:
+                raise FrameTooLong(
+                    f"no terminator {terminators!r} within max_size={max_size} "
+                    "bytes; they stay buffered: read past them with "
+                    "recv_exactly(n), drop them with clear(), or raise max_size",
+                    self._peek()[:max_size],
+                )
+            return self._take(end)
+
+    def recv_exactly(self, Py_ssize_t n, timeout):
+        """Return exactly ``n`` bytes."""
+        cdef double deadline
+        if self._end - self._start < n:
+            deadline = _deadline(timeout)
+            self._reserve(n - (self._end - self._start))
+            while self._end - self._start < n:
+                self._fill(deadline)
+        return self._take(n)
+
+    def drain(self):
+        """Return and forget everything buffered or already in the kernel."""
+        cdef double now = _now()
+        while True:
+            try:
+                self._fill(now)
+            except (TransportTimeout, IncompleteRead):
+                break
+        return self.discard()

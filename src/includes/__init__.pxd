@@ -1,0 +1,1 @@
+# Marks includes/ as a package of C declarations for cimport.
