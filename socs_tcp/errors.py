@@ -5,6 +5,7 @@ for ``socs.tcp`` (``except ConnectionError:``) keeps catching everything the
 interface raises for a device that misbehaves.
 """
 
+
 class TransportError(ConnectionError):
     """Base class of the errors raised by ``socs_tcp``.
 

@@ -248,21 +248,21 @@ class TCPInterface:
 
     # -- errors ----------------------------------------------------------
 
-    def _failed(self, exc, what, reset):
-        """Log ``exc``, reset if asked, and return a ConnectionError to raise."""
+    def _fail(self, exc, what, reset):
+        """Log ``exc``, reset if asked, and raise it as a ConnectionError."""
         logger.warning("%s: %s failed: %s", self._label, what, exc)
         if reset:
             self._reset()
         if isinstance(exc, TransportError):
-            return exc
-        return TransportError(f"{self._label}: {what} failed: {exc}")
+            raise exc
+        raise TransportError(f"{self._label}: {what} failed: {exc}") from exc
 
     def _transport(self, what, reset=False):
         """The connected transport, or raise NotConnected (resetting if asked)."""
         io = self._io
         if io is None:
             exc = NotConnected(f"{self._label}: connection not established")
-            raise self._failed(exc, what, reset)
+            self._fail(exc, what, reset)
         return io
 
     # -- socs API --------------------------------------------------------
@@ -304,7 +304,7 @@ class TCPInterface:
         try:
             self._io.sendall(msg, self.timeout)
         except OSError as exc:
-            raise self._failed(exc, "send after reset", False)
+            self._fail(exc, "send after reset", False)
 
     def recv(self, bufsize=4096, reset_on_error=False):
         """Receive response from the device.
@@ -345,7 +345,7 @@ class TCPInterface:
         try:
             return io.recv(bufsize, self.timeout)
         except OSError as exc:
-            raise self._failed(exc, "recv", reset_on_error)
+            self._fail(exc, "recv", reset_on_error)
 
     # -- beyond socs -----------------------------------------------------
 
@@ -419,7 +419,7 @@ class TCPInterface:
         try:
             return io.recv_until(terms, timeout, max_size)
         except OSError as exc:
-            raise self._failed(exc, "recv_until", reset_on_error)
+            self._fail(exc, "recv_until", reset_on_error)
 
     def recv_exactly(self, n, *, timeout=None, reset_on_error=False):
         """Receive exactly ``n`` bytes, for fixed-length binary replies.
@@ -451,7 +451,7 @@ class TCPInterface:
         try:
             return io.recv_exactly(n, timeout)
         except OSError as exc:
-            raise self._failed(exc, "recv_exactly", reset_on_error)
+            self._fail(exc, "recv_exactly", reset_on_error)
 
     def recv_into(self, buffer, nbytes=0, *, timeout=None):
         """Receive into a caller's buffer without copying; return the count.
@@ -500,7 +500,7 @@ class TCPInterface:
         try:
             return io.recv_into(view, nbytes, timeout)
         except OSError as exc:
-            raise self._failed(exc, "recv_into", False)
+            self._fail(exc, "recv_into", False)
 
     def clear(self, quiet=0.0):
         """Discard stale input: the buffer and what the socket holds.
@@ -532,7 +532,7 @@ class TCPInterface:
                     break
                 discarded += chunk
         except OSError as exc:
-            raise self._failed(exc, "clear", False)
+            self._fail(exc, "clear", False)
         if discarded:
             logger.info(
                 "%s: discarded %d stale bytes: %r",
