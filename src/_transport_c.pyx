@@ -14,9 +14,8 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, _PyBytes_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.object cimport PyObject
 from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport free, realloc
@@ -269,17 +268,18 @@ cdef class Transport:
     def recv(self, Py_ssize_t bufsize, timeout):
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
         cdef Py_ssize_t got
-        cdef object out
-        cdef PyObject *raw
+        cdef bytes out
         if self._end > self._start:
             return self._take(min(bufsize, self._end - self._start))
+        if bufsize <= _CHUNK:
+            # Read into the (empty) buffer and copy out exactly what came.
+            self._reserve(bufsize)
+            got = self._read_kernel(self._buf, bufsize, _deadline(timeout))
+            self._end = got
+            return self._take(got)
         out = PyBytes_FromStringAndSize(NULL, bufsize)
         got = self._read_kernel(PyBytes_AS_STRING(out), bufsize, _deadline(timeout))
-        if got != bufsize:
-            raw = <PyObject *>out
-            _PyBytes_Resize(&raw, got)
-            out = <object>raw
-        return out
+        return out if got == bufsize else out[:got]
 
     def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
