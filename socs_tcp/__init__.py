@@ -5,6 +5,8 @@ Replace ``from socs.tcp import TCPInterface`` with
 ``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``.
 """
 
+import logging
+
 from socs_tcp._backend import BACKEND
 from socs_tcp.errors import (
     FrameTooLong,
@@ -16,6 +18,10 @@ from socs_tcp.errors import (
 from socs_tcp.interface import TCPInterface
 
 __version__ = "0.1.0"
+
+# The application decides where log records go; without this, Python's
+# last-resort handler would write warnings to stderr.
+logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
 
 __all__ = [
     "BACKEND",
