@@ -38,7 +38,7 @@ class OptionalBuildExt(build_ext):
     def _failed(self, exc):
         if not self.failed:
             self.failed = True
-            banner(f"({type(exc).__name__}: {exc})"[:58] + ".")
+            banner(f"({type(exc).__name__}; the compiler's output is above).")
 
     def run(self):
         try:
