@@ -120,11 +120,24 @@ class Transport:
         """Number of received bytes buffered and not yet returned."""
         return len(self._buf)
 
+    def _claim(self):
+        """Take the buffer for one receive call (see the class notes)."""
+        if self._receiving:
+            raise RuntimeError(
+                "another thread is receiving on this connection; "
+                "serialise receives (TCPInterface.query holds a lock)"
+            )
+        self._receiving = True
+
     def discard(self):
         """Empty the receive buffer; return what it held."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        return data
+        self._claim()
+        try:
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        finally:
+            self._receiving = False
 
     # -- waiting ---------------------------------------------------------
 
@@ -146,28 +159,17 @@ class Transport:
 
     def _read_kernel(self, read, arg, deadline):
         """Return ``read(fd, arg)`` (``os.read``/``os.readv``) once data is there."""
-        if self._receiving:
-            raise RuntimeError(
-                "another thread is receiving on this connection; "
-                "serialise receives (TCPInterface.query holds a lock)"
-            )
-        self._receiving = True
-        try:
-            sock = self._sock
-            # A blocking descriptor (timeout None) must not be read before
-            # poll says so, or the read would outlive a finite deadline.
-            if self._awaiting_reply or (
-                deadline is not None and sock.gettimeout() is None
-            ):
+        sock = self._sock
+        # A blocking descriptor (timeout None) must not be read before poll
+        # says so, or the read would outlive a finite deadline.
+        if self._awaiting_reply or (deadline is not None and sock.gettimeout() is None):
+            self._wait(self._read_poller, select.POLLIN, deadline, self._buf)
+        self._awaiting_reply = False
+        while True:
+            try:
+                return read(_fileno(sock), arg)
+            except BlockingIOError:
                 self._wait(self._read_poller, select.POLLIN, deadline, self._buf)
-            self._awaiting_reply = False
-            while True:
-                try:
-                    return read(_fileno(sock), arg)
-                except BlockingIOError:
-                    self._wait(self._read_poller, select.POLLIN, deadline, self._buf)
-        finally:
-            self._receiving = False
 
     def _fill(self, deadline):
         """Append one kernel read to the buffer; IncompleteRead at EOF."""
@@ -228,12 +230,16 @@ class Transport:
         TransportTimeout
             Nothing arrived before the deadline.
         """
-        buf = self._buf
-        if buf:
-            data = bytes(buf[:bufsize])
-            del buf[:bufsize]
-            return data
-        return self._read_kernel(os.read, bufsize, _deadline(timeout))
+        self._claim()
+        try:
+            buf = self._buf
+            if buf:
+                data = bytes(buf[:bufsize])
+                del buf[:bufsize]
+                return data
+            return self._read_kernel(os.read, bufsize, _deadline(timeout))
+        finally:
+            self._receiving = False
 
     def recv_into(self, buffer, nbytes, timeout):
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count.
@@ -242,13 +248,17 @@ class Transport:
         (``memoryview(...).cast("B")``); ``nbytes`` is at most its length.
         Returns 0 when the peer has closed the connection.
         """
-        buf = self._buf
-        if buf:
-            n = min(nbytes, len(buf))
-            buffer[:n] = buf[:n]
-            del buf[:n]
-            return n
-        return self._read_kernel(os.readv, [buffer[:nbytes]], _deadline(timeout))
+        self._claim()
+        try:
+            buf = self._buf
+            if buf:
+                n = min(nbytes, len(buf))
+                buffer[:n] = buf[:n]
+                del buf[:n]
+                return n
+            return self._read_kernel(os.readv, [buffer[:nbytes]], _deadline(timeout))
+        finally:
+            self._receiving = False
 
     def recv_until(self, terminators, timeout, max_size):
         """Return the next frame, up to and including its terminator.
@@ -271,25 +281,29 @@ class Transport:
         FrameTooLong
             No terminator within ``max_size`` bytes (the bytes stay buffered).
         """
-        deadline = _deadline(timeout)
-        buf = self._buf
-        scanned = 0
-        while True:
-            end = _find_frame_end(buf, terminators, scanned)
-            if end < 0 and len(buf) < max_size:
-                scanned = len(buf)
-                self._fill(deadline)
-                continue
-            if end < 0 or end > max_size:
-                raise FrameTooLong(
-                    f"no terminator {terminators!r} within max_size={max_size} "
-                    "bytes; they stay buffered: read past them with "
-                    "recv_exactly(n), drop them with clear(), or raise max_size",
-                    buf[:max_size],
-                )
-            frame = bytes(buf[:end])
-            del buf[:end]
-            return frame
+        self._claim()
+        try:
+            deadline = _deadline(timeout)
+            buf = self._buf
+            scanned = 0
+            while True:
+                end = _find_frame_end(buf, terminators, scanned)
+                if end < 0 and len(buf) < max_size:
+                    scanned = len(buf)
+                    self._fill(deadline)
+                    continue
+                if end < 0 or end > max_size:
+                    raise FrameTooLong(
+                        f"no terminator {terminators!r} within max_size={max_size} "
+                        "bytes; they stay buffered: read past them with "
+                        "recv_exactly(n), drop them with clear(), or raise max_size",
+                        buf[:max_size],
+                    )
+                frame = bytes(buf[:end])
+                del buf[:end]
+                return frame
+        finally:
+            self._receiving = False
 
     def recv_exactly(self, n, timeout):
         """Return exactly ``n`` bytes.
@@ -299,27 +313,33 @@ class Transport:
         TransportTimeout, IncompleteRead
             As for :meth:`recv_until`; the bytes stay buffered.
         """
-        deadline = _deadline(timeout)
-        buf = self._buf
-        while len(buf) < n:
-            self._fill(deadline)
-        frame = bytes(buf[:n])
-        del buf[:n]
-        return frame
+        self._claim()
+        try:
+            deadline = _deadline(timeout)
+            buf = self._buf
+            while len(buf) < n:
+                self._fill(deadline)
+            frame = bytes(buf[:n])
+            del buf[:n]
+            return frame
+        finally:
+            self._receiving = False
 
     def drain(self):
         """Return and forget everything buffered or already in the kernel.
 
         Never waits. Stops at EOF.
         """
-        data = bytearray(self.discard())
-        now = time.monotonic()
-        while True:
-            try:
-                chunk = self._read_kernel(os.read, CHUNK_SIZE, now)
-            except TransportTimeout:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return bytes(data)
+        self._claim()
+        try:
+            now = time.monotonic()
+            while True:
+                try:
+                    self._fill(now)
+                except (TransportTimeout, IncompleteRead):
+                    break
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        finally:
+            self._receiving = False

@@ -102,10 +102,6 @@ cdef class Transport:
         """Number of received bytes buffered and not yet returned."""
         return self._end - self._start
 
-    def discard(self):
-        """Empty the receive buffer; return what it held."""
-        return self._take(self._end - self._start)
-
     # -- buffer ----------------------------------------------------------
 
     cdef bytes _take(self, Py_ssize_t n):
@@ -188,31 +184,22 @@ cdef class Transport:
         cdef int fd = self._fileno()
         cdef Py_ssize_t got
         cdef int err
-        if self._receiving:
-            raise RuntimeError(
-                "another thread is receiving on this connection; "
-                "serialise receives (TCPInterface.query holds a lock)"
-            )
-        self._receiving = True
-        try:
-            if self._awaiting_reply:
+        if self._awaiting_reply:
+            self._wait(fd, POLLIN, deadline)
+        self._awaiting_reply = False
+        while True:
+            with nogil:
+                got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
+                err = errno
+            if got >= 0:
+                return got
+            if err == EAGAIN:
                 self._wait(fd, POLLIN, deadline)
-            self._awaiting_reply = False
-            while True:
-                with nogil:
-                    got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
-                    err = errno
-                if got >= 0:
-                    return got
-                if err == EAGAIN:
-                    self._wait(fd, POLLIN, deadline)
-                elif err == EINTR:
-                    self._interrupted()
-                else:
-                    raise _os_error(err)
-                fd = self._fileno()
-        finally:
-            self._receiving = False
+            elif err == EINTR:
+                self._interrupted()
+            else:
+                raise _os_error(err)
+            fd = self._fileno()
 
     cdef int _fill(self, double deadline) except -1:
         """Append one kernel read to the buffer; IncompleteRead at EOF."""
@@ -264,9 +251,80 @@ cdef class Transport:
         self._awaiting_reply = True
 
     # -- receiving -------------------------------------------------------
+    #
+    # Each public method claims the buffer for its whole call: a second
+    # thread receiving at the same time could otherwise move or reallocate
+    # the buffer under a recv() running without the GIL.
+
+    cdef int _claim(self) except -1:
+        if self._receiving:
+            raise RuntimeError(
+                "another thread is receiving on this connection; "
+                "serialise receives (TCPInterface.query holds a lock)"
+            )
+        self._receiving = True
+        return 0
+
+    def discard(self):
+        """Empty the receive buffer; return what it held."""
+        self._claim()
+        try:
+            return self._take(self._end - self._start)
+        finally:
+            self._receiving = False
 
     def recv(self, Py_ssize_t bufsize, timeout):
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
+        self._claim()
+        try:
+            return self._recv(bufsize, timeout)
+        finally:
+            self._receiving = False
+
+    def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
+        """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        self._claim()
+        try:
+            if not 0 <= nbytes <= view.len:
+                raise ValueError(f"nbytes={nbytes} does not fit a {view.len}-byte buffer")
+            return self._recv_into(<char *>view.buf, nbytes, timeout)
+        finally:
+            self._receiving = False
+            PyBuffer_Release(&view)
+
+    def recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
+        """Return the next frame, up to and including its terminator."""
+        self._claim()
+        try:
+            return self._recv_until(terminators, timeout, max_size)
+        finally:
+            self._receiving = False
+
+    def recv_exactly(self, Py_ssize_t n, timeout):
+        """Return exactly ``n`` bytes."""
+        self._claim()
+        try:
+            return self._recv_exactly(n, timeout)
+        finally:
+            self._receiving = False
+
+    def drain(self):
+        """Return and forget everything buffered or already in the kernel."""
+        cdef double now = _now()
+        self._claim()
+        try:
+            while True:
+                try:
+                    self._fill(now)
+                except (TransportTimeout, IncompleteRead):
+                    break
+            return self._take(self._end - self._start)
+        finally:
+            self._receiving = False
+
+    cdef bytes _recv(self, Py_ssize_t bufsize, timeout):
         cdef Py_ssize_t got
         cdef bytes out
         if self._end > self._start:
@@ -281,22 +339,16 @@ cdef class Transport:
         got = self._read_kernel(PyBytes_AS_STRING(out), bufsize, _deadline(timeout))
         return out if got == bufsize else out[:got]
 
-    def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
-        """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
-        cdef Py_buffer view
+    cdef Py_ssize_t _recv_into(self, char *dest, Py_ssize_t nbytes, timeout) except -1:
         cdef Py_ssize_t n
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
-        try:
-            if self._end > self._start:
-                n = min(nbytes, self._end - self._start)
-                memcpy(view.buf, self._buf + self._start, n)
-                self._start += n
-                if self._start == self._end:
-                    self._start = self._end = 0
-                return n
-            return self._read_kernel(<char *>view.buf, nbytes, _deadline(timeout))
-        finally:
-            PyBuffer_Release(&view)
+        if self._end > self._start:
+            n = min(nbytes, self._end - self._start)
+            memcpy(dest, self._buf + self._start, n)
+            self._start += n
+            if self._start == self._end:
+                self._start = self._end = 0
+            return n
+        return self._read_kernel(dest, nbytes, _deadline(timeout))
 
     cdef Py_ssize_t _frame_end(self, tuple terminators, Py_ssize_t scanned):
         """Offset just past the earliest complete terminator, or -1."""
@@ -319,8 +371,7 @@ cdef class Transport:
                     best = end
         return best
 
-    def recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
-        """Return the next frame, up to and including its terminator."""
+    cdef bytes _recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
         cdef Py_ssize_t scanned = 0, end
         cdef double deadline = INFINITY
         cdef bint timed = False
@@ -342,8 +393,7 @@ cdef class Transport:
                 )
             return self._take(end)
 
-    def recv_exactly(self, Py_ssize_t n, timeout):
-        """Return exactly ``n`` bytes."""
+    cdef bytes _recv_exactly(self, Py_ssize_t n, timeout):
         cdef double deadline
         if self._end - self._start < n:
             deadline = _deadline(timeout)
@@ -351,13 +401,3 @@ cdef class Transport:
             while self._end - self._start < n:
                 self._fill(deadline)
         return self._take(n)
-
-    def drain(self):
-        """Return and forget everything buffered or already in the kernel."""
-        cdef double now = _now()
-        while True:
-            try:
-                self._fill(now)
-            except (TransportTimeout, IncompleteRead):
-                break
-        return self.discard()

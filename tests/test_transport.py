@@ -410,14 +410,28 @@ def test_a_waiting_receive_releases_the_gil(pair):
     assert result == [b"go"]
 
 
-def test_a_second_concurrent_receiver_is_refused(pair):
+@pytest.mark.parametrize(
+    "second",
+    [
+        lambda t: t.recv(10, 0.1),
+        lambda t: t.recv_into(memoryview(bytearray(4)), 4, 0.1),
+        lambda t: t.recv_until((b"\n",), 0.1, 10),
+        lambda t: t.recv_exactly(4, 0.1),
+        lambda t: t.drain(),
+        lambda t: t.discard(),
+    ],
+    ids=["recv", "recv_into", "recv_until", "recv_exactly", "drain", "discard"],
+)
+def test_a_second_concurrent_receiver_is_refused(pair, second):
+    # The buffer has one reader at a time: a second one could otherwise
+    # move it under a read in progress.
     transport, _, server = pair
     result = []
     waiter = threading.Thread(target=lambda: result.append(transport.recv(10, 3.0)))
     waiter.start()
     time.sleep(0.1)
     with pytest.raises(RuntimeError, match="another thread is receiving"):
-        transport.recv(10, 0.1)
+        second(transport)
     server.sendall(b"done")
     waiter.join(BOUND)
     assert result == [b"done"]
