@@ -58,3 +58,11 @@ def select_backend(choice):
 
 BACKEND, _module = select_backend(os.environ.get("SOCS_TCP_BACKEND"))
 Transport = _module.Transport
+
+#: Wraps ``TCPInterface.recv_until`` so that, on compiled transports, a frame
+#: already buffered is returned without entering Python; None when the
+#: compiled module is not there.
+try:
+    BufferedFastPath = load("cython").BufferedFastPath
+except ImportError:
+    BufferedFastPath = None

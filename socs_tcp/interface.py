@@ -387,7 +387,8 @@ class TCPInterface:
             Seconds for the whole call, however many chunks arrive.
             Defaults to the interface's ``timeout``.
         max_size : int, optional
-            Longest frame accepted, terminator included. Defaults to 1 MiB.
+            Longest frame accepted, terminator included. Defaults to 1 MiB
+            (also when None).
         reset_on_error : bool, optional
             Reset the connection (dropping buffered input) on any failure.
 
@@ -409,7 +410,9 @@ class TCPInterface:
             Not connected, or the receive failed.
         """
         terms = self._terminators(terminator)
-        if max_size < 1:
+        if max_size is None:
+            max_size = DEFAULT_MAX_SIZE
+        elif max_size < 1:
             raise ValueError(f"max_size must be >= 1, not {max_size!r}")
         io = self._io or self._transport("recv_until", reset_on_error)
         if timeout is None:
@@ -585,3 +588,9 @@ class TCPInterface:
             if reply.endswith(term):
                 return reply[: -len(term)]
         raise AssertionError("recv_until returned a frame without its terminator")
+
+
+if _backend.BufferedFastPath is not None:
+    # Frames already buffered skip the Python frame on compiled transports;
+    # everything else still runs the method above (see _transport_c).
+    TCPInterface.recv_until = _backend.BufferedFastPath(TCPInterface.recv_until)

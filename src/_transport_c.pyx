@@ -27,6 +27,7 @@ from includes.poll cimport POLLIN, POLLOUT, poll, pollfd
 from includes.socket cimport MSG_DONTWAIT, MSG_NOSIGNAL, recv, send
 
 import os
+import weakref
 
 # EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both makes the C
 # compiler reject a switch with a duplicate case, so only EAGAIN is tested.
@@ -86,6 +87,8 @@ cdef class Transport:
     cdef Py_ssize_t _start, _end, _cap
     cdef bint _awaiting_reply
     cdef bint _receiving
+    cdef object _shortcut   # RecvUntilShortcut, made on first use
+    cdef object __weakref__
 
     def __cinit__(self, sock):
         self._sock = sock
@@ -401,3 +404,96 @@ cdef class Transport:
             while self._end - self._start < n:
                 self._fill(deadline)
         return self._take(n)
+
+
+
+cdef class RecvUntilShortcut:
+    """``TCPInterface.recv_until`` of one interface on a compiled transport.
+
+    Called without ``terminator`` or ``timeout`` while a frame ending in the
+    interface's ``read_terminator`` is already buffered, it returns that
+    frame without entering Python. Every other call (a wait, an explicit
+    terminator or timeout, an error) goes to the full Python method, which
+    owns validation, logging and resets.
+    References to the interface and transport are weak: no cycles, so a
+    dropped interface is freed (and its socket closed) at once.
+    """
+
+    cdef object _owner      # weakref to the interface
+    cdef object _io         # weakref to its transport
+    cdef object _method     # the Python TCPInterface.recv_until
+    cdef object _terms_for  # the read_terminator that _terms was made from
+    cdef tuple _terms
+    cdef object _max_size   # the method's default max_size
+
+    def __call__(
+        self, terminator=None, *, timeout=None, max_size=None, reset_on_error=False
+    ):
+        cdef Transport io
+        cdef Py_ssize_t end
+        owner = self._owner()
+        if terminator is None and timeout is None:
+            io = <Transport>self._io()
+            if io is not None and io._end > io._start and not io._receiving:
+                if owner.read_terminator is not self._terms_for:
+                    self._terms = owner._terminators(None)
+                    self._terms_for = owner.read_terminator
+                end = io._frame_end(self._terms, 0)
+                if 0 < end <= (self._max_size if max_size is None else max_size):
+                    return io._take(end)
+        return self._method(
+            owner,
+            terminator,
+            timeout=timeout,
+            max_size=max_size,
+            reset_on_error=reset_on_error,
+        )
+
+    @property
+    def __wrapped__(self):
+        return self._method
+
+    @property
+    def __doc__(self):
+        return self._method.__doc__
+
+    def __repr__(self):
+        return f"<recv_until of {self._owner()!r}>"
+
+
+cdef class BufferedFastPath:
+    """Descriptor standing in for ``TCPInterface.recv_until``.
+
+    On an interface whose transport is this compiled one, attribute access
+    returns that transport's :class:`RecvUntilShortcut`; otherwise (and on
+    the class) the plain Python method. A subclass override or a
+    ``mock.patch.object`` of the class attribute replaces this descriptor,
+    so both keep working as with any method.
+    """
+
+    cdef object _method
+
+    def __init__(self, method):
+        self._method = method
+
+    @property
+    def __wrapped__(self):
+        return self._method
+
+    def __get__(self, obj, objtype):
+        cdef Transport transport
+        cdef RecvUntilShortcut shortcut
+        if obj is None:
+            return self._method
+        io = getattr(obj, "_io", None)
+        if type(io) is not Transport:
+            return self._method.__get__(obj, objtype)
+        transport = <Transport>io
+        if transport._shortcut is None:
+            shortcut = RecvUntilShortcut.__new__(RecvUntilShortcut)
+            shortcut._owner = weakref.ref(obj)
+            shortcut._io = weakref.ref(transport)
+            shortcut._method = self._method
+            shortcut._max_size = self._method.__kwdefaults__["max_size"]
+            transport._shortcut = shortcut
+        return transport._shortcut

@@ -424,3 +424,77 @@ def test_exact_reads_reassemble_any_split(backend, sizes, cuts, paced):
         )
     assert b"".join(got) == stream
     assert [len(frame) for frame in got] == sizes
+
+
+# -- recv_until is an ordinary method to subclasses, mocks and the GC ----------
+
+
+def test_read_terminator_changed_on_the_instance_applies_at_once(device):
+    iface, peer = device
+    peer.sendall(b"a;b\nc;")
+    assert iface.recv_until() == b"a;b\n"
+    iface.read_terminator = b";"
+    assert iface.recv_until() == b"c;"
+
+
+def test_frames_already_buffered_honour_max_size(device):
+    iface, peer = device
+    peer.sendall(b"ok\n0123456789\n")
+    assert iface.recv_until() == b"ok\n"
+    with pytest.raises(FrameTooLong):
+        iface.recv_until(max_size=5)
+    assert iface.recv_until() == b"0123456789\n"
+
+
+def test_subclass_override_of_recv_until_is_called(Interface, make_peer):
+    class Driver(Interface):
+        def recv_until(self, *args, **kwargs):
+            return b"<" + super().recv_until(*args, **kwargs)
+
+    peer = make_peer()
+    driver = Driver("127.0.0.1", peer.port, 1.0)
+    peer.wait_connection().sendall(b"x\ny\n")
+    assert driver.recv_until() == b"<x\n"
+    assert driver.recv_until() == b"<y\n"
+    driver.close()
+
+
+def test_class_patch_after_construction_takes_effect(device, Interface):
+    from unittest import mock
+
+    iface, peer = device
+    peer.sendall(b"real\nreal\n")
+    assert iface.recv_until() == b"real\n"  # a frame is now buffered
+    with mock.patch.object(Interface, "recv_until", return_value=b"fake\n"):
+        assert iface.recv_until() == b"fake\n"
+    assert iface.recv_until() == b"real\n"
+
+
+def test_recv_until_keeps_its_signature_and_docs(Interface):
+    import inspect
+
+    parameters = inspect.signature(Interface.recv_until).parameters
+    assert list(parameters)[:2] == ["self", "terminator"]
+    assert "terminator" in Interface.recv_until.__doc__
+
+
+def test_a_dropped_interface_is_freed_without_the_garbage_collector(
+    Interface, make_peer
+):
+    import gc
+    import weakref
+
+    peer = make_peer()
+    iface = Interface("127.0.0.1", peer.port, 1.0)
+    peer.wait_connection().sendall(b"one\ntwo\n")
+    assert iface.recv_until() == b"one\n"
+    assert iface.recv_until() == b"two\n"  # served from the buffer
+    ref = weakref.ref(iface)
+    sock = iface.comm
+    gc.disable()
+    try:
+        del iface
+        assert ref() is None
+        assert sock.fileno() == -1  # closed as the interface went away
+    finally:
+        gc.enable()
