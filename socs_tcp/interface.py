@@ -593,4 +593,6 @@ class TCPInterface:
 if _backend.BufferedFastPath is not None:
     # Frames already buffered skip the Python frame on compiled transports;
     # everything else still runs the method above (see _transport_c).
-    TCPInterface.recv_until = _backend.BufferedFastPath(TCPInterface.recv_until)
+    TCPInterface.recv_until = _backend.BufferedFastPath(  # type: ignore[method-assign]
+        TCPInterface.recv_until
+    )
