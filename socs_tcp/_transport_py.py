@@ -23,14 +23,19 @@ Signal handling (EINTR) is CPython's own (PEP 475): handlers run, an exception
 from one propagates, and the call resumes with the time that is left.
 """
 
-import errno
 import math
 import os
 import select
 import socket
 import time
 
-from socs_tcp.errors import FrameTooLong, IncompleteRead, TransportTimeout
+from socs_tcp.errors import (
+    FrameTooLong,
+    IncompleteRead,
+    TransportTimeout,
+    second_receiver,
+    socket_closed,
+)
 
 #: How much a buffered read asks the kernel for at once.
 CHUNK_SIZE = 65536
@@ -56,7 +61,7 @@ def _remaining_ms(deadline):
 def _fileno(sock):
     fd = sock.fileno()
     if fd < 0:
-        raise OSError(errno.EBADF, "the socket is closed")
+        raise socket_closed()
     return fd
 
 
@@ -123,10 +128,7 @@ class Transport:
     def _claim(self):
         """Take the buffer for one receive call (see the class notes)."""
         if self._receiving:
-            raise RuntimeError(
-                "another thread is receiving on this connection; "
-                "serialise receives (TCPInterface.query holds a lock)"
-            )
+            raise second_receiver()
         self._receiving = True
 
     def discard(self):
@@ -150,12 +152,7 @@ class Transport:
         finally:
             poller.unregister(fd)
         if not ready:
-            raise TransportTimeout(
-                f"timed out ({len(partial)} bytes of the frame received and kept)"
-                if partial
-                else "timed out",
-                partial,
-            )
+            raise TransportTimeout.expired(partial)
 
     def _read_kernel(self, read, arg, deadline):
         """Return ``read(fd, arg)`` (``os.read``/``os.readv``) once data is there."""
@@ -175,11 +172,7 @@ class Transport:
         """Append one kernel read to the buffer; IncompleteRead at EOF."""
         chunk = self._read_kernel(os.read, CHUNK_SIZE, deadline)
         if not chunk:
-            raise IncompleteRead(
-                f"the peer closed the connection after {len(self._buf)} bytes "
-                "of an unfinished frame",
-                self._buf,
-            )
+            raise IncompleteRead.at_eof(self._buf)
         self._buf += chunk
 
     # -- sending ---------------------------------------------------------
@@ -210,7 +203,7 @@ class Transport:
             except BlockingIOError:
                 sent = 0
             except TimeoutError:
-                raise TransportTimeout("timed out sending") from None
+                raise TransportTimeout.expired() from None
             if sent == len(view):
                 break
             view = view[sent:]
@@ -293,12 +286,7 @@ class Transport:
                     self._fill(deadline)
                     continue
                 if end < 0 or end > max_size:
-                    raise FrameTooLong(
-                        f"no terminator {terminators!r} within max_size={max_size} "
-                        "bytes; they stay buffered: read past them with "
-                        "recv_exactly(n), drop them with clear(), or raise max_size",
-                        buf[:max_size],
-                    )
+                    raise FrameTooLong.beyond(max_size, terminators, buf)
                 frame = bytes(buf[:end])
                 del buf[:end]
                 return frame

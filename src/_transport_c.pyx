@@ -16,7 +16,7 @@ from cpython.buffer cimport (
 )
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
-from libc.errno cimport EAGAIN, EBADF, EINTR, errno
+from libc.errno cimport EAGAIN, EINTR, errno
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memmove
@@ -32,7 +32,13 @@ import weakref
 # EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both makes the C
 # compiler reject a switch with a duplicate case, so only EAGAIN is tested.
 
-from socs_tcp.errors import FrameTooLong, IncompleteRead, TransportTimeout
+from socs_tcp.errors import (
+    FrameTooLong,
+    IncompleteRead,
+    TransportTimeout,
+    second_receiver,
+    socket_closed,
+)
 
 #: How much a buffered read asks the kernel for at once.
 CHUNK_SIZE = 65536
@@ -142,7 +148,7 @@ cdef class Transport:
     cdef int _fileno(self) except -1:
         cdef int fd = self._sock.fileno()
         if fd < 0:
-            raise _os_error(EBADF)
+            raise socket_closed()
         return fd
 
     cdef int _interrupted(self) except -1:
@@ -164,12 +170,7 @@ cdef class Transport:
             if rc > 0:
                 return 0
             if rc == 0:
-                partial = b"" if events == POLLOUT else self._peek()
-                raise TransportTimeout(
-                    f"timed out ({len(partial)} bytes of the frame received and kept)"
-                    if partial else "timed out",
-                    partial,
-                )
+                raise TransportTimeout.expired(b"" if events == POLLOUT else self._peek())
             if err != EINTR:
                 raise _os_error(err)
             self._interrupted()
@@ -210,11 +211,7 @@ cdef class Transport:
         self._reserve(_CHUNK)
         got = self._read_kernel(self._buf + self._end, self._cap - self._end, deadline)
         if got == 0:
-            raise IncompleteRead(
-                f"the peer closed the connection after {self._end - self._start} "
-                "bytes of an unfinished frame",
-                self._peek(),
-            )
+            raise IncompleteRead.at_eof(self._peek())
         self._end += got
         return 0
 
@@ -261,10 +258,7 @@ cdef class Transport:
 
     cdef int _claim(self) except -1:
         if self._receiving:
-            raise RuntimeError(
-                "another thread is receiving on this connection; "
-                "serialise receives (TCPInterface.query holds a lock)"
-            )
+            raise second_receiver()
         self._receiving = True
         return 0
 
@@ -388,12 +382,7 @@ cdef class Transport:
                 self._fill(deadline)
                 continue
             if end < 0 or end > max_size:
-                raise FrameTooLong(
-                    f"no terminator {terminators!r} within max_size={max_size} "
-                    "bytes; they stay buffered: read past them with "
-                    "recv_exactly(n), drop them with clear(), or raise max_size",
-                    self._peek()[:max_size],
-                )
+                raise FrameTooLong.beyond(max_size, terminators, self._peek())
             return self._take(end)
 
     cdef bytes _recv_exactly(self, Py_ssize_t n, timeout):
