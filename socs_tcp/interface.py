@@ -58,6 +58,17 @@ def _check_keepalive(keepalive):
             f"before the first probe, seconds between probes, probes before "
             f"giving up, each >= 1; not {keepalive!r}"
         )
+    # The kernel has upper limits (Linux: 32767 s, 127 probes); past them
+    # every connection attempt would fail, so refuse them here instead.
+    options = (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            for option, value in zip(options, keepalive):
+                probe.setsockopt(socket.IPPROTO_TCP, option, value)
+        except OSError as exc:
+            raise ValueError(
+                f"keepalive {keepalive!r} is out of this system's range ({exc})"
+            ) from None
     return tuple(keepalive)
 
 
@@ -189,7 +200,9 @@ class TCPInterface:
                 self.timeout,
             )
             return None
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
+            # UnicodeError: a host name that cannot be encoded for lookup,
+            # which is as unreachable as any other.
             logger.error("%s: unable to connect: %s", self._label, exc)
             return None
         try:
@@ -289,6 +302,7 @@ class TCPInterface:
         """
         _check_message(msg)
         if self._io is None:
+            memoryview(msg)  # not bytes-like: TypeError now, not after connecting
             logger.warning("%s: connection not established", self._label)
             self._reset()
             if self._io is None:
