@@ -6,11 +6,17 @@ policy and the logging; every byte goes through a transport bound to
 """
 
 import logging
-import math
 import socket
 import threading
 
 from socs_tcp import _backend
+from socs_tcp._checks import (
+    check_keepalive,
+    check_message,
+    check_port,
+    check_terminators,
+    check_timeout,
+)
 from socs_tcp.errors import NotConnected, TransportError, TransportTimeout
 
 logger = logging.getLogger("socs_tcp")
@@ -19,81 +25,6 @@ logger = logging.getLogger("socs_tcp")
 DEFAULT_MAX_SIZE = 1 << 20
 
 _CLEAR_CHUNK = 65536
-
-
-def _check_port(port):
-    try:
-        value = int(port, 10) if isinstance(port, str) else port.__index__()
-    except (AttributeError, TypeError, ValueError):
-        value = None
-    if value is None or isinstance(port, bool) or not 1 <= value <= 65535:
-        raise ValueError(f"port must be an integer from 1 to 65535, not {port!r}")
-    return value
-
-
-def _check_timeout(timeout, name="timeout"):
-    """A timeout is None (wait forever) or a number of seconds >= 0."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:  # also catches NaN
-        raise ValueError(
-            f"{name} must be >= 0 seconds (or None to wait forever), not {timeout!r}"
-        )
-    return None if math.isinf(timeout) else timeout
-
-
-def _check_keepalive(keepalive):
-    if keepalive is None:
-        return None
-    try:
-        idle, interval, count = keepalive
-        valid = all(isinstance(v, int) and v >= 1 for v in (idle, interval, count))
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            "keepalive must be None or (idle, interval, count): whole seconds "
-            f"before the first probe, seconds between probes, probes before "
-            f"giving up, each >= 1; not {keepalive!r}"
-        )
-    # The kernel has upper limits (Linux: 32767 s, 127 probes); past them
-    # every connection attempt would fail, so refuse them here instead.
-    options = (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            for option, value in zip(options, keepalive):
-                probe.setsockopt(socket.IPPROTO_TCP, option, value)
-        except OSError as exc:
-            raise ValueError(
-                f"keepalive {keepalive!r} is out of this system's range ({exc})"
-            ) from None
-    return tuple(keepalive)
-
-
-def _check_terminators(terminator):
-    """Return ``terminator`` as a tuple of non-empty bytes, longest first."""
-    terms = terminator if isinstance(terminator, tuple) else (terminator,)
-    for term in terms:
-        if not isinstance(term, (bytes, bytearray)):
-            raise TypeError(
-                "terminator must be bytes or a tuple of bytes, e.g. b'\\r\\n', "
-                f"not {type(term).__name__}"
-            )
-        if not term:
-            raise ValueError("terminator must not be empty; pass e.g. b'\\n'")
-    if not terms:
-        raise ValueError("terminator must not be an empty tuple; pass e.g. b'\\n'")
-    return tuple(sorted((bytes(t) for t in terms), key=len, reverse=True))
-
-
-def _check_message(msg, name="msg"):
-    if isinstance(msg, str):
-        raise TypeError(
-            f"{name} must be bytes, not str; encode it first, "
-            f"e.g. {name}.encode('ascii')"
-        )
 
 
 class TCPInterface:
@@ -155,10 +86,10 @@ class TCPInterface:
                 f"not {ip_address!r}"
             )
         self.ip_address = ip_address
-        self.port = _check_port(port)
-        self.timeout = _check_timeout(timeout)
+        self.port = check_port(port)
+        self.timeout = check_timeout(timeout)
         self.nodelay = bool(nodelay)
-        self.keepalive = _check_keepalive(keepalive)
+        self.keepalive = check_keepalive(keepalive)
         self._query_lock = threading.Lock()
         self._read_terms_for = None
         self._read_terms = None
@@ -300,7 +231,7 @@ class TCPInterface:
         ConnectionError
             The message could not be sent, even after a reset.
         """
-        _check_message(msg)
+        check_message(msg)
         if self._io is None:
             memoryview(msg)  # not bytes-like: TypeError now, not after connecting
             logger.warning("%s: connection not established", self._label)
@@ -370,10 +301,10 @@ class TCPInterface:
 
     def _terminators(self, terminator):
         if terminator is not None:
-            return _check_terminators(terminator)
+            return check_terminators(terminator)
         # Cached per value of read_terminator, which a subclass sets once.
         if self._read_terms_for is not self.read_terminator:
-            self._read_terms = _check_terminators(self.read_terminator)
+            self._read_terms = check_terminators(self.read_terminator)
             self._read_terms_for = self.read_terminator
         return self._read_terms
 
@@ -432,7 +363,7 @@ class TCPInterface:
         if timeout is None:
             timeout = self.timeout
         else:
-            timeout = _check_timeout(timeout)
+            timeout = check_timeout(timeout)
         try:
             return io.recv_until(terms, timeout, max_size)
         except OSError as exc:
@@ -464,7 +395,7 @@ class TCPInterface:
                 return b""
             raise ValueError(f"n must be >= 0, not {n!r}")
         io = self._io or self._transport("recv_exactly", reset_on_error)
-        timeout = self.timeout if timeout is None else _check_timeout(timeout)
+        timeout = self.timeout if timeout is None else check_timeout(timeout)
         try:
             return io.recv_exactly(n, timeout)
         except OSError as exc:
@@ -513,7 +444,7 @@ class TCPInterface:
         if nbytes == 0:
             return 0
         io = self._io or self._transport("recv_into")
-        timeout = self.timeout if timeout is None else _check_timeout(timeout)
+        timeout = self.timeout if timeout is None else check_timeout(timeout)
         try:
             return io.recv_into(view, nbytes, timeout)
         except OSError as exc:
@@ -534,7 +465,7 @@ class TCPInterface:
         bytes
             What was discarded, for logging.
         """
-        quiet = _check_timeout(quiet, "quiet")
+        quiet = check_timeout(quiet, "quiet")
         io = self._io
         if io is None:
             return b""
@@ -591,7 +522,7 @@ class TCPInterface:
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
-        _check_message(msg)
+        check_message(msg)
         terms = self._terminators(terminator)
         with self._query_lock:
             if clear:
