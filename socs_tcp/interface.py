@@ -162,7 +162,11 @@ class TCPInterface:
         self.comm = self._connect((self.ip_address, self.port))
 
     def close(self):
-        """Close the connection; buffered input is dropped (and logged)."""
+        """Close the connection; buffered input is dropped (and logged).
+
+        A thread blocked in a receive on this connection wakes at once and
+        sees the end of the stream.
+        """
         sock, io = self._comm, self._io
         self.comm = None
         if io is not None and io.pending:
@@ -170,6 +174,11 @@ class TCPInterface:
                 "%s: dropped %d buffered bytes on close", self._label, io.pending
             )
         if sock is not None:
+            # close() alone does not wake a poll() in another thread.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not connected any more
             sock.close()
 
     def __enter__(self):

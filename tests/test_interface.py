@@ -14,6 +14,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from unittest import mock
 
 import pytest
@@ -374,6 +375,27 @@ def test_hostname(Interface, make_peer):
         assert f"localhost:{peer.port}" in repr(iface)
         iface.send(b"name")
         assert iface.recv() == b"name"
+
+
+def test_close_wakes_a_thread_blocked_in_recv(Interface, make_peer):
+    peer = make_peer()
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    peer.wait_connection()
+    outcome = []
+
+    def wait():
+        try:
+            outcome.append(iface.recv())
+        except ConnectionError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.1)
+    iface.close()
+    waiter.join(BOUND / 2)  # well before the recv's own timeout
+    assert not waiter.is_alive()
+    assert outcome == [b""] or isinstance(outcome[0], ConnectionError)
 
 
 def test_unresolvable_host_name_is_logged_not_raised(Interface, dormant, caplog):
