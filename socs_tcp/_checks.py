@@ -60,6 +60,8 @@ def check_keepalive(keepalive):
 
 def check_terminators(terminator):
     """Return ``terminator`` as a tuple of non-empty bytes, longest first."""
+    if type(terminator) is bytes and terminator:
+        return (terminator,)  # the common case, on every recv_until call
     terms = terminator if isinstance(terminator, tuple) else (terminator,)
     for term in terms:
         if not isinstance(term, (bytes, bytearray)):

@@ -396,13 +396,21 @@ cdef class Transport:
 
 
 
+cdef bint _immutable(object terminator):
+    """Whether a terminator can be cached by identity (no bytearrays)."""
+    if type(terminator) is bytes:
+        return True
+    if type(terminator) is tuple:
+        return all(type(t) is bytes for t in terminator)
+    return False
+
+
 cdef class RecvUntilShortcut:
     """``TCPInterface.recv_until`` of one interface on a compiled transport.
 
-    Called without ``terminator`` or ``timeout`` while a frame ending in the
-    interface's ``read_terminator`` is already buffered, it returns that
-    frame without entering Python. Every other call (a wait, an explicit
-    terminator or timeout, an error) goes to the full Python method, which
+    Called without ``timeout`` while a whole frame is already buffered, it
+    returns that frame without entering Python. Every other call (a wait,
+    an explicit timeout, an error) goes to the full Python method, which
     owns validation, logging and resets.
     References to the interface and transport are weak: no cycles, so a
     dropped interface is freed (and its socket closed) at once.
@@ -411,7 +419,7 @@ cdef class RecvUntilShortcut:
     cdef object _owner      # weakref to the interface
     cdef object _io         # weakref to its transport
     cdef object _method     # the Python TCPInterface.recv_until
-    cdef object _terms_for  # the read_terminator that _terms was made from
+    cdef object _terms_for  # the terminator object that _terms was made from
     cdef tuple _terms
     cdef object _max_size   # the method's default max_size
 
@@ -421,15 +429,18 @@ cdef class RecvUntilShortcut:
         cdef Transport io
         cdef Py_ssize_t end
         owner = self._owner()
-        if terminator is None and timeout is None:
+        if timeout is None:
             io = <Transport>self._io()
             if io is not None and io._end > io._start and not io._receiving:
-                if owner.read_terminator is not self._terms_for:
-                    self._terms = owner._terminators(None)
-                    self._terms_for = owner.read_terminator
-                end = io._frame_end(self._terms, 0)
-                if 0 < end <= (self._max_size if max_size is None else max_size):
-                    return io._take(end)
+                key = owner.read_terminator if terminator is None else terminator
+                if key is not self._terms_for and _immutable(key):
+                    # Checked once per terminator object, as the method does.
+                    self._terms = owner._terminators(key)
+                    self._terms_for = key
+                if key is self._terms_for:
+                    end = io._frame_end(self._terms, 0)
+                    if 0 < end <= (self._max_size if max_size is None else max_size):
+                        return io._take(end)
         return self._method(
             owner,
             terminator,
