@@ -14,7 +14,8 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.math cimport INFINITY, ceil
@@ -25,6 +26,15 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from includes.memmem cimport memmem
 from includes.poll cimport POLLIN, POLLOUT, poll, pollfd
 from includes.socket cimport MSG_DONTWAIT, MSG_NOSIGNAL, recv, send
+
+
+cdef extern from "Python.h":
+    # Owned references as raw pointers, for a bytes object resized in place
+    # (Cython's own declarations would add a reference the resize forbids).
+    PyObject *_new_bytes "PyBytes_FromStringAndSize"(const char *, Py_ssize_t) except NULL
+    char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
+    int _resize_bytes "_PyBytes_Resize"(PyObject **, Py_ssize_t) except -1
+    void _decref "Py_DECREF"(PyObject *)
 
 import os
 import weakref
@@ -321,20 +331,24 @@ cdef class Transport:
         finally:
             self._receiving = False
 
-    cdef bytes _recv(self, Py_ssize_t bufsize, timeout):
+    cdef object _recv(self, Py_ssize_t bufsize, timeout):
+        cdef PyObject *raw
         cdef Py_ssize_t got
-        cdef bytes out
         if self._end > self._start:
             return self._take(min(bufsize, self._end - self._start))
-        if bufsize <= _CHUNK:
-            # Read into the (empty) buffer and copy out exactly what came.
-            self._reserve(bufsize)
-            got = self._read_kernel(self._buf, bufsize, _deadline(timeout))
-            self._end = got
-            return self._take(got)
-        out = PyBytes_FromStringAndSize(NULL, bufsize)
-        got = self._read_kernel(PyBytes_AS_STRING(out), bufsize, _deadline(timeout))
-        return out if got == bufsize else out[:got]
+        # One kernel read straight into a new bytes object, trimmed after:
+        # no copy, as socket.recv does.
+        raw = _new_bytes(NULL, bufsize)
+        try:
+            got = self._read_kernel(_bytes_data(raw), bufsize, _deadline(timeout))
+        except BaseException:
+            _decref(raw)
+            raise
+        if got != bufsize:
+            _resize_bytes(&raw, got)  # on failure it frees raw and raises
+        out = <object>raw  # takes a reference; give back the one we held
+        _decref(raw)
+        return out
 
     cdef Py_ssize_t _recv_into(self, char *dest, Py_ssize_t nbytes, timeout) except -1:
         cdef Py_ssize_t n
