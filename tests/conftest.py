@@ -7,7 +7,9 @@ it was not built; ``test_backend.py`` fails in that case unless
 """
 
 import importlib.util
+import select
 import socket
+import struct
 import threading
 
 import pytest
@@ -132,6 +134,28 @@ def make_peer():
     yield make
     for peer in peers:
         peer.close()
+
+
+def wait_readable(sock):
+    """Block (bounded) until ``sock`` is readable: data, EOF or a reset."""
+    assert select.select([sock], [], [], BOUND)[0], "nothing arrived in time"
+
+
+def read_exactly(conn, n):
+    """Read ``n`` bytes from a peer-side socket (it has a ``BOUND`` timeout)."""
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def abort(conn):
+    """Close ``conn`` with a reset (RST) instead of an orderly FIN."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
 
 
 def echo(conn):

@@ -10,9 +10,7 @@ import gc
 import logging
 import math
 import os
-import select
 import socket
-import struct
 import threading
 import time
 from unittest import mock
@@ -20,34 +18,12 @@ from unittest import mock
 import pytest
 
 from socs_tcp.errors import NotConnected, TransportTimeout
-from tests.conftest import BOUND, echo
+from tests.conftest import BOUND, abort, echo, read_exactly, wait_readable
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0
 #: Timeout for calls that should time out.
 SHORT = 0.2
-
-
-def wait_readable(sock):
-    """Block (bounded) until ``sock`` is readable: data, EOF or a reset."""
-    assert select.select([sock], [], [], BOUND)[0], "nothing arrived in time"
-
-
-def read_exactly(conn, n):
-    """Read ``n`` bytes from a peer-side socket (it has a ``BOUND`` timeout)."""
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def abort(conn):
-    """Close ``conn`` with a reset (RST) instead of an orderly FIN."""
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    conn.close()
 
 
 def assert_no_connection_before(peer, index):

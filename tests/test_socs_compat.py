@@ -14,15 +14,13 @@ subclass). The documented improvements (a ``str`` message raises
 ``test_interface.py``.
 """
 
-import select
 import socket
-import struct
 import threading
 
 import pytest
 import socs.tcp
 
-from tests.conftest import BOUND, echo
+from tests.conftest import BOUND, abort, echo, read_exactly, wait_readable
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0
@@ -62,28 +60,6 @@ def comm_state(iface):
 def port_is(iface, port):
     """True if ``iface.port`` is the int ``port``."""
     return type(iface.port) is int and iface.port == port
-
-
-def wait_readable(sock):
-    """Block (bounded) until ``sock`` is readable: data, EOF or a reset."""
-    assert select.select([sock], [], [], BOUND)[0], "nothing arrived in time"
-
-
-def read_exactly(conn, n):
-    """Read ``n`` bytes from a peer-side socket (it has a ``BOUND`` timeout)."""
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def abort(conn):
-    """Close ``conn`` with a reset (RST) instead of an orderly FIN."""
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    conn.close()
 
 
 def answer(conn):

@@ -7,7 +7,6 @@ Deadlines, partial sends, EINTR, peer close and reset, buffer ordering, the
 import errno
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ from array import array
 import pytest
 
 from socs_tcp.errors import IncompleteRead, TransportTimeout
-from tests.conftest import BACKENDS, BOUND, IDS
+from tests.conftest import BACKENDS, BOUND, IDS, abort, wait_readable
 
 BIG = 32 * 1024 * 1024  # far more than loopback socket buffers hold
 
@@ -28,13 +27,6 @@ def later(delay, action, *args):
     thread = threading.Timer(delay, action, args)
     thread.start()
     return thread
-
-
-def wait_readable(sock):
-    """Block (bounded) until ``sock`` has data, so a test is not racing."""
-    import select
-
-    assert select.select([sock], [], [], BOUND)[0], "no data arrived"
 
 
 @pytest.fixture
@@ -313,22 +305,16 @@ def test_peer_close_mid_frame_raises_incomplete_read_and_keeps_bytes(pair):
     assert transport.recv(100, BOUND) == b""
 
 
-def reset(sock):
-    """Close ``sock`` so that the other end gets a TCP RST."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
 def test_peer_reset_is_connection_reset_error(pair):
     transport, _, server = pair
-    reset(server)
+    abort(server)
     with pytest.raises(ConnectionResetError):
         transport.recv(100, BOUND)
 
 
 def test_send_after_peer_reset_is_an_os_error(pair):
     transport, _, server = pair
-    reset(server)
+    abort(server)
     time.sleep(0.05)
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
         for _ in range(100):
