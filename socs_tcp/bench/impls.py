@@ -74,6 +74,26 @@ def _short_reply(reply, recv):
         raise ConnectionError(f"unexpected reply of {len(reply)} bytes")
 
 
+def _query_loop(send, recv, count):
+    """``count`` request/reply round trips: the query workload's inner loop."""
+    msg, size = REQUEST, len(REQUEST)
+    for _ in range(count):
+        send(msg)
+        reply = recv(4096)
+        if len(reply) != size:
+            _short_reply(reply, recv)
+
+
+def _stream_loop(recv, size):
+    """``recv(size)`` until EOF; returns the byte count."""
+    total = 0
+    while True:
+        chunk = recv(size)
+        if not chunk:
+            return total
+        total += len(chunk)
+
+
 class DeviceClient(Client):
     """A client through a socs-style ``TCPInterface`` (``send``/``recv``)."""
 
@@ -86,36 +106,14 @@ class DeviceClient(Client):
         self.device.send(data)
 
     def queries(self, count):
-        send, recv, msg, size = (
-            self.device.send,
-            self.device.recv,
-            REQUEST,
-            len(REQUEST),
-        )
-        for _ in range(count):
-            send(msg)
-            reply = recv(4096)
-            if len(reply) != size:
-                _short_reply(reply, recv)
+        _query_loop(self.device.send, self.device.recv, count)
 
     def stream(self):
-        recv = self.device.recv
-        total = 0
-        while True:
-            chunk = recv(4096)
-            if not chunk:
-                return total
-            total += len(chunk)
+        return _stream_loop(self.device.recv, 4096)
 
     def stream_into(self, buffer):
         # socs.tcp has no recv_into: its nearest call is recv(len(buffer)).
-        recv, size = self.device.recv, len(buffer)
-        total = 0
-        while True:
-            chunk = recv(size)
-            if not chunk:
-                return total
-            total += len(chunk)
+        return _stream_loop(self.device.recv, len(buffer))
 
     def lines(self, count):
         # What socs.tcp users write: recv(4096) and split on the newline.
@@ -185,21 +183,10 @@ class SocketClient(Client):
         self.sock.sendall(data)
 
     def queries(self, count):
-        send, recv, msg, size = self.sock.sendall, self.sock.recv, REQUEST, len(REQUEST)
-        for _ in range(count):
-            send(msg)
-            reply = recv(4096)
-            if len(reply) != size:
-                _short_reply(reply, recv)
+        _query_loop(self.sock.sendall, self.sock.recv, count)
 
     def stream(self):
-        recv = self.sock.recv
-        total = 0
-        while True:
-            chunk = recv(4096)
-            if not chunk:
-                return total
-            total += len(chunk)
+        return _stream_loop(self.sock.recv, 4096)
 
     def stream_into(self, buffer):
         recv_into = self.sock.recv_into
