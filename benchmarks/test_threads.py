@@ -1,4 +1,4 @@
-"""N devices polled from N threads: aggregate round trips."""
+"""Threads: N devices polled from N threads, and the GIL during a wait."""
 
 import pytest
 
@@ -6,3 +6,8 @@ import pytest
 @pytest.mark.parametrize("n", [1, 4, 16])
 def test_threads(measure, n):
     measure(f"threads-{n}")
+
+
+def test_gil(measure):
+    # A pure-Python thread's speed beside a receive waiting in another.
+    measure("gil")

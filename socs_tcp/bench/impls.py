@@ -58,6 +58,10 @@ class Client:
         """Receive ``count`` newline-terminated records; return ``count``."""
         raise NotImplementedError
 
+    def wait_silence(self):
+        """One receive on a silent connection, until the timeout ends it."""
+        raise NotImplementedError
+
     def close(self):
         """Close the connection."""
         raise NotImplementedError
@@ -104,6 +108,12 @@ class DeviceClient(Client):
 
     def send(self, data):
         self.device.send(data)
+
+    def wait_silence(self):
+        try:
+            self.device.recv()
+        except ConnectionError:
+            pass  # the timeout: what this call is for
 
     def queries(self, count):
         _query_loop(self.device.send, self.device.recv, count)
@@ -181,6 +191,12 @@ class SocketClient(Client):
 
     def send(self, data):
         self.sock.sendall(data)
+
+    def wait_silence(self):
+        try:
+            self.sock.recv(4096)
+        except OSError:
+            pass  # SO_RCVTIMEO expired: what this call is for
 
     def queries(self, count):
         _query_loop(self.sock.sendall, self.sock.recv, count)

@@ -102,6 +102,13 @@ TARGETS = [
     Target("syscalls per query: socs_tcp cython <= 3", "syscalls", "cython", "<=", 3),
     Target("syscalls per query: socs_tcp python <= 4", "syscalls", "python", "<=", 4),
     Target(
+        "GIL: a thread keeps >= 90% of its speed while cython waits in recv()",
+        "gil",
+        "cython",
+        ">=",
+        90.0,
+    ),
+    Target(
         "16 threads: socs_tcp cython >= 1.5x its 1 thread",
         "threads-16",
         "cython",

@@ -16,6 +16,7 @@ The inner loops themselves are each implementation's, in
 
 import dataclasses
 import threading
+import time
 
 from socs_tcp.bench import impls, syscalls
 from socs_tcp.bench.peer import RECORD_SIZE
@@ -42,6 +43,9 @@ class Scale:
         Round trips counted under ``strace``.
     thread_queries : int
         Round trips per run of a threads workload, shared by its threads.
+    gil_window : float
+        Seconds the counter of the GIL workload runs, alone and beside a
+        waiting receive.
     """
 
     repeats: int
@@ -50,6 +54,7 @@ class Scale:
     lines: int
     syscall_queries: int
     thread_queries: int
+    gil_window: float
 
 
 #: The default: about 30 s for the whole suite on a 2-core machine.
@@ -60,6 +65,7 @@ DEFAULT = Scale(
     lines=32768,
     syscall_queries=1000,
     thread_queries=2000,
+    gil_window=0.05,
 )
 
 #: ``--quick``: a few seconds, for a smoke test or a first look.
@@ -70,6 +76,7 @@ QUICK = Scale(
     lines=4096,
     syscall_queries=200,
     thread_queries=600,
+    gil_window=0.02,
 )
 
 
@@ -219,6 +226,21 @@ class Syscalls(Workload):
         return work
 
 
+class GilRelease(Workload):
+    """How fast a pure-Python thread runs while another waits in ``recv()``.
+
+    The value is the counter's speed with a receive waiting on a silent
+    connection, as a percentage of its speed alone: near 100 means the wait
+    left the interpreter free.
+    """
+
+    def session(self, impl, address, scale):
+        return _GilSession(impl, address, scale.gil_window)
+
+    def value(self, work, wall, cpu):
+        return work
+
+
 class Threads(Workload):
     """Round trips on ``n`` connections from ``n`` threads, in aggregate."""
 
@@ -306,6 +328,39 @@ class _SyscallSession(Session):
             self.impl.name, self.address, self.count
         )
         return per_query
+
+
+def _count(iterations):
+    """A pure-Python loop; returns the seconds it took."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(iterations):
+        total += i & 7
+    return time.perf_counter() - start
+
+
+class _GilSession(Session):
+    """A counter timed alone, then while another thread waits in recv()."""
+
+    def __init__(self, impl, address, window):
+        self.window = window
+        # The receive must outlast the timed window, whatever the machine.
+        self.client = impl.connect(address, timeout=window * 2)
+        self.iterations = max(1000, int(1000 / _count(1000) * window))
+
+    def run(self):
+        alone = _count(self.iterations)
+        waiter = threading.Thread(target=self.client.wait_silence, daemon=True)
+        waiter.start()
+        time.sleep(self.window / 4)  # let it enter the receive
+        during = _count(self.iterations)
+        waiter.join(impls.TIMEOUT)
+        if waiter.is_alive():
+            raise RuntimeError("the receive did not time out")
+        return 100.0 * alone / during
+
+    def close(self):
+        self.client.close()
 
 
 class _ThreadsSession(Session):
@@ -416,6 +471,12 @@ WORKLOADS = [
         "echo",
         higher_is_better=False,
         repeats=1,
+    ),
+    GilRelease(
+        "gil",
+        "pure-Python thread's speed while another waits in recv()",
+        "% of alone",
+        "echo",
     ),
     Threads(1),
     Threads(4),
