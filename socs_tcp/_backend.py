@@ -59,10 +59,10 @@ def select_backend(choice):
 BACKEND, _module = select_backend(os.environ.get("SOCS_TCP_BACKEND"))
 Transport = _module.Transport
 
-#: Wraps ``TCPInterface.recv_until`` so that, on compiled transports, a frame
-#: already buffered is returned without entering Python; None when the
-#: compiled module is not there.
+#: ``accelerate(TCPInterface)`` puts compiled shortcuts in front of ``recv``
+#: and ``recv_until`` for interfaces on the compiled transport (see
+#: ``_transport_c``); None when the compiled module is not there.
 try:
-    BufferedFastPath = load("cython").BufferedFastPath
+    accelerate = load("cython").accelerate
 except ImportError:
-    BufferedFastPath = None
+    accelerate = None

@@ -544,9 +544,7 @@ class TCPInterface:
         raise AssertionError("recv_until returned a frame without its terminator")
 
 
-if _backend.BufferedFastPath is not None:
-    # Frames already buffered skip the Python frame on compiled transports;
-    # everything else still runs the method above (see _transport_c).
-    TCPInterface.recv_until = _backend.BufferedFastPath(  # type: ignore[method-assign]
-        TCPInterface.recv_until
-    )
+if _backend.accelerate is not None:
+    # Bytes already received skip the Python frame on compiled transports;
+    # everything else still runs the methods above (see _transport_c).
+    _backend.accelerate(TCPInterface)

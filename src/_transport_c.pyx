@@ -16,6 +16,7 @@ from cpython.buffer cimport (
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
+from cpython.weakref cimport PyWeakref_GET_OBJECT
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.math cimport INFINITY, ceil
@@ -81,6 +82,13 @@ cdef inline int _remaining_ms(double deadline) noexcept nogil:
     return <int>left
 
 
+cdef inline Py_ssize_t _recv_now(int fd, char *dest, Py_ssize_t n, int *err) noexcept nogil:
+    """One non-blocking recv(); errno saved at once into ``err``."""
+    cdef Py_ssize_t got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
+    err[0] = errno
+    return got
+
+
 cdef object _os_error(int err):
     # OSError(errno, ...) picks the subclass (ConnectionResetError, ...).
     return OSError(err, os.strerror(err))
@@ -103,7 +111,9 @@ cdef class Transport:
     cdef Py_ssize_t _start, _end, _cap
     cdef bint _awaiting_reply
     cdef bint _receiving
-    cdef object _shortcut   # RecvUntilShortcut, made on first use
+    # TCPInterface.recv and recv_until shortcuts, made on first use.
+    cdef object _recv_shortcut
+    cdef object _recv_until_shortcut
     cdef object __weakref__
 
     def __cinit__(self, sock):
@@ -203,8 +213,7 @@ cdef class Transport:
         self._awaiting_reply = False
         while True:
             with nogil:
-                got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
-                err = errno
+                got = _recv_now(fd, dest, n, &err)
             if got >= 0:
                 return got
             if err == EAGAIN:
@@ -214,6 +223,21 @@ cdef class Transport:
             else:
                 raise _os_error(err)
             fd = self._fileno()
+
+    cdef Py_ssize_t _read_ready(self, char *dest, Py_ssize_t n) except -1:
+        """One recv() that never waits: the count, or -2 if nothing is there."""
+        cdef int fd = self._fileno()
+        cdef Py_ssize_t got
+        cdef int err
+        with nogil:
+            got = _recv_now(fd, dest, n, &err)
+        if got >= 0:
+            return got
+        if err == EINTR:
+            self._interrupted()
+        elif err != EAGAIN:
+            raise _os_error(err)
+        return -2
 
     cdef int _fill(self, double deadline) except -1:
         """Append one kernel read to the buffer; IncompleteRead at EOF."""
@@ -284,7 +308,7 @@ cdef class Transport:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
         self._claim()
         try:
-            return self._recv(bufsize, timeout)
+            return self._recv(bufsize, timeout, True)
         finally:
             self._receiving = False
 
@@ -331,19 +355,29 @@ cdef class Transport:
         finally:
             self._receiving = False
 
-    cdef object _recv(self, Py_ssize_t bufsize, timeout):
+    cdef object _recv(self, Py_ssize_t bufsize, timeout, bint wait):
+        """Buffered bytes first, else one kernel read into a new bytes object.
+
+        Without ``wait``, returns None where it would have to wait.
+        """
         cdef PyObject *raw
         cdef Py_ssize_t got
         if self._end > self._start:
             return self._take(min(bufsize, self._end - self._start))
-        # One kernel read straight into a new bytes object, trimmed after:
-        # no copy, as socket.recv does.
+        # Read straight into the bytes object and trim it after: no copy, as
+        # socket.recv does.
         raw = _new_bytes(NULL, bufsize)
         try:
-            got = self._read_kernel(_bytes_data(raw), bufsize, _deadline(timeout))
+            if wait:
+                got = self._read_kernel(_bytes_data(raw), bufsize, _deadline(timeout))
+            else:
+                got = self._read_ready(_bytes_data(raw), bufsize)
         except BaseException:
             _decref(raw)
             raise
+        if got < 0:
+            _decref(raw)
+            return None
         if got != bufsize:
             _resize_bytes(&raw, got)  # on failure it frees raw and raises
         out = <object>raw  # takes a reference; give back the one we held
@@ -419,49 +453,28 @@ cdef bint _immutable(object terminator):
     return False
 
 
-cdef class RecvUntilShortcut:
-    """``TCPInterface.recv_until`` of one interface on a compiled transport.
+# -- shortcuts for TCPInterface ------------------------------------------------
+#
+# A Python method costs more per call than reading a buffered line takes, so
+# on this transport TCPInterface.recv and recv_until go through the
+# shortcuts below. Each serves only the case that has no policy in it (the
+# bytes are already there) and hands everything else to the Python method,
+# which stays the one implementation of validation, waiting, logging and
+# resets. References to the interface and transport are weak: no cycles, so
+# a dropped interface is freed, and its socket closed, at once.
 
-    Called without ``timeout`` while a whole frame is already buffered, it
-    returns that frame without entering Python. Every other call (a wait,
-    an explicit timeout, an error) goes to the full Python method, which
-    owns validation, logging and resets.
-    References to the interface and transport are weak: no cycles, so a
-    dropped interface is freed (and its socket closed) at once.
-    """
+cdef object _DEFAULT = object()  # "argument not given"
 
-    cdef object _owner      # weakref to the interface
-    cdef object _io         # weakref to its transport
-    cdef object _method     # the Python TCPInterface.recv_until
-    cdef object _terms_for  # the terminator object that _terms was made from
-    cdef tuple _terms
-    cdef object _max_size   # the method's default max_size
 
-    def __call__(
-        self, terminator=None, *, timeout=None, max_size=None, reset_on_error=False
-    ):
-        cdef Transport io
-        cdef Py_ssize_t end
-        owner = self._owner()
-        if timeout is None:
-            io = <Transport>self._io()
-            if io is not None and io._end > io._start and not io._receiving:
-                key = owner.read_terminator if terminator is None else terminator
-                if key is not self._terms_for and _immutable(key):
-                    # Checked once per terminator object, as the method does.
-                    self._terms = owner._terminators(key)
-                    self._terms_for = key
-                if key is self._terms_for:
-                    end = io._frame_end(self._terms, 0)
-                    if 0 < end <= (self._max_size if max_size is None else max_size):
-                        return io._take(end)
-        return self._method(
-            owner,
-            terminator,
-            timeout=timeout,
-            max_size=max_size,
-            reset_on_error=reset_on_error,
-        )
+cdef inline object _deref(object ref):
+    """The referent of weakref ``ref`` (None once it is gone), without a call."""
+    return <object>PyWeakref_GET_OBJECT(ref)
+
+
+cdef class _Shortcut:
+    cdef object _owner   # weakref to the interface
+    cdef object _io      # weakref to its transport
+    cdef object _method  # the Python method it stands in for
 
     @property
     def __wrapped__(self):
@@ -472,23 +485,90 @@ cdef class RecvUntilShortcut:
         return self._method.__doc__
 
     def __repr__(self):
-        return f"<recv_until of {self._owner()!r}>"
+        return f"<{self._method.__name__} of {_deref(self._owner)!r}>"
 
 
-cdef class BufferedFastPath:
-    """Descriptor standing in for ``TCPInterface.recv_until``.
+cdef class RecvShortcut(_Shortcut):
+    """``TCPInterface.recv``: bytes already there are returned from C."""
+
+    cdef object _bufsize  # the method's default bufsize
+
+    def __call__(self, bufsize=_DEFAULT, reset_on_error=False):
+        cdef Transport io = <Transport>_deref(self._io)
+        owner = _deref(self._owner)
+        if bufsize is _DEFAULT:
+            bufsize = self._bufsize
+        if (
+            io is not None
+            and type(bufsize) is int
+            and bufsize > 0
+            and not io._receiving
+            and not io._awaiting_reply
+        ):
+            io._receiving = True
+            try:
+                data = io._recv(bufsize, None, False)
+            except OSError as exc:
+                owner._fail(exc, "recv", reset_on_error)
+            finally:
+                io._receiving = False
+            if data is not None:
+                return data
+            io._awaiting_reply = True  # nothing there yet: the method waits first
+        return self._method(owner, bufsize, reset_on_error)
+
+
+cdef class RecvUntilShortcut(_Shortcut):
+    """``TCPInterface.recv_until``: a whole buffered frame is returned from C."""
+
+    cdef object _terms_for  # the terminator object that _terms was made from
+    cdef tuple _terms
+    cdef object _max_size   # the method's default max_size
+
+    def __call__(
+        self, terminator=None, *, timeout=None, max_size=None, reset_on_error=False
+    ):
+        cdef Transport io = <Transport>_deref(self._io)
+        cdef Py_ssize_t end
+        if timeout is None and io is not None and io._end > io._start:
+            if not io._receiving:
+                if terminator is None:
+                    key = _deref(self._owner).read_terminator
+                else:
+                    key = terminator
+                if key is not self._terms_for and _immutable(key):
+                    # Checked once per terminator object, as the method does.
+                    self._terms = _deref(self._owner)._terminators(key)
+                    self._terms_for = key
+                if key is self._terms_for:
+                    end = io._frame_end(self._terms, 0)
+                    if 0 < end <= (self._max_size if max_size is None else max_size):
+                        return io._take(end)
+        return self._method(
+            _deref(self._owner),
+            terminator,
+            timeout=timeout,
+            max_size=max_size,
+            reset_on_error=reset_on_error,
+        )
+
+
+cdef class FastPath:
+    """Descriptor standing in for a ``TCPInterface`` method.
 
     On an interface whose transport is this compiled one, attribute access
-    returns that transport's :class:`RecvUntilShortcut`; otherwise (and on
-    the class) the plain Python method. A subclass override or a
+    returns that transport's shortcut for the method; otherwise (and on the
+    class) the plain Python method. A subclass override or a
     ``mock.patch.object`` of the class attribute replaces this descriptor,
     so both keep working as with any method.
     """
 
     cdef object _method
+    cdef object _kind  # the shortcut class
 
-    def __init__(self, method):
+    def __init__(self, method, kind):
         self._method = method
+        self._kind = kind
 
     @property
     def __wrapped__(self):
@@ -496,18 +576,38 @@ cdef class BufferedFastPath:
 
     def __get__(self, obj, objtype):
         cdef Transport transport
-        cdef RecvUntilShortcut shortcut
+        cdef _Shortcut shortcut
         if obj is None:
             return self._method
         io = getattr(obj, "_io", None)
         if type(io) is not Transport:
             return self._method.__get__(obj, objtype)
         transport = <Transport>io
-        if transport._shortcut is None:
-            shortcut = RecvUntilShortcut.__new__(RecvUntilShortcut)
-            shortcut._owner = weakref.ref(obj)
-            shortcut._io = weakref.ref(transport)
-            shortcut._method = self._method
-            shortcut._max_size = self._method.__kwdefaults__["max_size"]
-            transport._shortcut = shortcut
-        return transport._shortcut
+        if self._kind is RecvShortcut:
+            shortcut = transport._recv_shortcut
+        else:
+            shortcut = transport._recv_until_shortcut
+        if shortcut is None:
+            shortcut = self._shortcut_for(obj, transport)
+        return shortcut
+
+    cdef _Shortcut _shortcut_for(self, obj, Transport transport):
+        cdef _Shortcut shortcut = self._kind.__new__(self._kind)
+        shortcut._owner = weakref.ref(obj)
+        shortcut._io = weakref.ref(transport)
+        shortcut._method = self._method
+        if self._kind is RecvShortcut:
+            (<RecvShortcut>shortcut)._bufsize = self._method.__defaults__[0]
+            transport._recv_shortcut = shortcut
+        else:
+            (<RecvUntilShortcut>shortcut)._max_size = (
+                self._method.__kwdefaults__["max_size"]
+            )
+            transport._recv_until_shortcut = shortcut
+        return shortcut
+
+
+def accelerate(cls):
+    """Put the shortcuts in front of ``cls.recv`` and ``cls.recv_until``."""
+    cls.recv = FastPath(cls.__dict__["recv"], RecvShortcut)
+    cls.recv_until = FastPath(cls.__dict__["recv_until"], RecvUntilShortcut)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from socs_tcp import FrameTooLong, IncompleteRead, TransportTimeout
-from tests.conftest import BOUND, echo
+from tests.conftest import BOUND, echo, wait_readable
 
 
 @pytest.fixture
@@ -446,36 +446,44 @@ def test_frames_already_buffered_honour_max_size(device):
     assert iface.recv_until() == b"0123456789\n"
 
 
-def test_subclass_override_of_recv_until_is_called(Interface, make_peer):
+@pytest.mark.parametrize("name", ["recv", "recv_until"])
+def test_subclass_override_is_called(Interface, make_peer, name):
     class Driver(Interface):
-        def recv_until(self, *args, **kwargs):
-            return b"<" + super().recv_until(*args, **kwargs)
+        pass
 
+    def marked(self, *args, **kwargs):
+        return b"<" + getattr(super(Driver, self), name)(*args, **kwargs)
+
+    setattr(Driver, name, marked)
     peer = make_peer()
     driver = Driver("127.0.0.1", peer.port, 1.0)
-    peer.wait_connection().sendall(b"x\ny\n")
-    assert driver.recv_until() == b"<x\n"
-    assert driver.recv_until() == b"<y\n"
+    peer.wait_connection().sendall(b"x\n")
+    wait_readable(driver.comm)
+    assert getattr(driver, name)() == b"<x\n"
     driver.close()
 
 
-def test_class_patch_after_construction_takes_effect(device, Interface):
+@pytest.mark.parametrize("name", ["recv", "recv_until"])
+def test_class_patch_after_construction_takes_effect(device, Interface, name):
     from unittest import mock
 
     iface, peer = device
     peer.sendall(b"real\nreal\n")
-    assert iface.recv_until() == b"real\n"  # a frame is now buffered
-    with mock.patch.object(Interface, "recv_until", return_value=b"fake\n"):
-        assert iface.recv_until() == b"fake\n"
-    assert iface.recv_until() == b"real\n"
+    assert iface.recv_until() == b"real\n"  # the rest is now buffered
+    with mock.patch.object(Interface, name, return_value=b"fake\n"):
+        assert getattr(iface, name)() == b"fake\n"
+    assert getattr(iface, name)() == b"real\n"
 
 
-def test_recv_until_keeps_its_signature_and_docs(Interface):
+@pytest.mark.parametrize(
+    ("name", "first"), [("recv", "bufsize"), ("recv_until", "terminator")]
+)
+def test_methods_keep_their_signature_and_docs(Interface, name, first):
     import inspect
 
-    parameters = inspect.signature(Interface.recv_until).parameters
-    assert list(parameters)[:2] == ["self", "terminator"]
-    assert "terminator" in Interface.recv_until.__doc__
+    method = getattr(Interface, name)
+    assert list(inspect.signature(method).parameters)[:2] == ["self", first]
+    assert first in method.__doc__
 
 
 def test_a_dropped_interface_is_freed_without_the_garbage_collector(
@@ -489,6 +497,9 @@ def test_a_dropped_interface_is_freed_without_the_garbage_collector(
     peer.wait_connection().sendall(b"one\ntwo\n")
     assert iface.recv_until() == b"one\n"
     assert iface.recv_until() == b"two\n"  # served from the buffer
+    peer.connections[0].sendall(b"three")
+    wait_readable(iface.comm)
+    assert iface.recv() == b"three"  # served as soon as it is there
     ref = weakref.ref(iface)
     sock = iface.comm
     gc.disable()
