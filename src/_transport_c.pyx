@@ -40,9 +40,6 @@ cdef extern from "Python.h":
 import os
 import weakref
 
-# EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both makes the C
-# compiler reject a switch with a duplicate case, so only EAGAIN is tested.
-
 from socs_tcp.errors import (
     FrameTooLong,
     IncompleteRead,
@@ -54,6 +51,9 @@ from socs_tcp.errors import (
 #: How much a buffered read asks the kernel for at once.
 CHUNK_SIZE = 65536
 cdef Py_ssize_t _CHUNK = CHUNK_SIZE
+# An emptied buffer larger than this is freed, so one big frame does not
+# pin its memory for the life of the connection.
+cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
 
 
 cdef inline double _now() noexcept nogil:
@@ -83,7 +83,11 @@ cdef inline int _remaining_ms(double deadline) noexcept nogil:
 
 
 cdef inline Py_ssize_t _recv_now(int fd, char *dest, Py_ssize_t n, int *err) noexcept nogil:
-    """One non-blocking recv(); errno saved at once into ``err``."""
+    """One non-blocking recv(); errno saved at once into ``err``.
+
+    Callers test EAGAIN only: EWOULDBLOCK equals it on Linux and the BSDs,
+    and testing both makes the C compiler reject a duplicate switch case.
+    """
     cdef Py_ssize_t got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
     err[0] = errno
     return got
@@ -136,10 +140,18 @@ cdef class Transport:
     cdef bytes _take(self, Py_ssize_t n):
         """Remove and return the first ``n`` buffered bytes."""
         cdef bytes out = PyBytes_FromStringAndSize(self._buf + self._start, n)
+        self._consume(n)
+        return out
+
+    cdef void _consume(self, Py_ssize_t n) noexcept:
+        """Forget the first ``n`` buffered bytes."""
         self._start += n
         if self._start == self._end:
             self._start = self._end = 0
-        return out
+            if self._cap > _KEEP:
+                free(self._buf)
+                self._buf = NULL
+                self._cap = 0
 
     cdef int _reserve(self, Py_ssize_t room) except -1:
         """Make ``room`` free bytes after the buffered ones."""
@@ -389,9 +401,7 @@ cdef class Transport:
         if self._end > self._start:
             n = min(nbytes, self._end - self._start)
             memcpy(dest, self._buf + self._start, n)
-            self._start += n
-            if self._start == self._end:
-                self._start = self._end = 0
+            self._consume(n)
             return n
         return self._read_kernel(dest, nbytes, _deadline(timeout))
 

@@ -434,3 +434,18 @@ def test_send_while_another_thread_receives(pair):
     server.sendall(b"reply")
     waiter.join(BOUND)
     assert result == [b"reply"]
+
+
+def test_reading_goes_on_after_a_frame_larger_than_the_buffer(pair):
+    # A frame far larger than a read chunk grows the buffer, which is then
+    # given back; the frames after it must still read correctly.
+    transport, client, server = pair
+    big = bytes(range(256)) * 8192  # 2 MiB
+    sender = threading.Thread(target=server.sendall, args=(big + b"tail\n",))
+    sender.start()
+    assert transport.recv_exactly(len(big), BOUND) == big
+    sender.join(BOUND)
+    assert transport.recv_until((b"\n",), BOUND, 100) == b"tail\n"
+    assert transport.pending == 0
+    server.sendall(b"small\n")
+    assert transport.recv_until((b"\n",), BOUND, 100) == b"small\n"
