@@ -538,10 +538,8 @@ class TCPInterface:
                 self.clear()
             self.send(b"".join((msg, self.write_terminator)))
             reply = self.recv_until(terms, timeout=timeout)
-        for term in terms:  # longest first
-            if reply.endswith(term):
-                return reply[: -len(term)]
-        raise AssertionError("recv_until returned a frame without its terminator")
+        # The frame ends in one of terms; they are sorted longest first.
+        return reply[: -len(next(t for t in terms if reply.endswith(t)))]
 
 
 if _backend.accelerate is not None:

@@ -213,6 +213,17 @@ def test_query_appends_write_terminator_and_strips_the_reply(Interface, make_pee
     iface.close()
 
 
+def test_query_strips_the_longest_matching_terminator(Interface, make_peer):
+    def crlf(conn):
+        for line in conn.makefile("rb"):
+            conn.sendall(line.strip().upper() + b"\r\n")
+
+    peer = make_peer(crlf)
+    iface = Interface("127.0.0.1", peer.port, 1.0)
+    assert iface.query(b"volt?", terminator=(b"\n", b"\r\n")) == b"VOLT?"
+    iface.close()
+
+
 def test_query_after_a_timed_out_query_never_returns_the_stale_reply(
     Interface, make_peer
 ):
