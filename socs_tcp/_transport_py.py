@@ -143,15 +143,18 @@ class Transport:
 
     # -- waiting ---------------------------------------------------------
 
-    def _wait(self, poller, events, deadline, partial):
-        """Block until the socket is ready for ``events`` or the deadline."""
+    def _poll(self, poller, events, timeout_ms):
+        """Whether the socket becomes ready for ``events`` within the time."""
         fd = _fileno(self._sock)
         poller.register(fd, events)
         try:
-            ready = poller.poll(_remaining_ms(deadline))
+            return bool(poller.poll(timeout_ms))
         finally:
             poller.unregister(fd)
-        if not ready:
+
+    def _wait(self, poller, events, deadline, partial):
+        """Block until the socket is ready for ``events`` or the deadline."""
+        if not self._poll(poller, events, _remaining_ms(deadline)):
             raise TransportTimeout.expired(partial)
 
     def _read_kernel(self, read, arg, deadline):
@@ -320,12 +323,21 @@ class Transport:
         """
         self._claim()
         try:
-            now = time.monotonic()
+            sock = self._sock
             while True:
-                try:
-                    self._fill(now)
-                except (TransportTimeout, IncompleteRead):
+                # A blocking descriptor is read only once poll says so; a
+                # non-blocking one is simply read until it has nothing.
+                if sock.gettimeout() is None and not self._poll(
+                    self._read_poller, select.POLLIN, 0
+                ):
                     break
+                try:
+                    chunk = os.read(_fileno(sock), CHUNK_SIZE)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                self._buf += chunk
             data = bytes(self._buf)
             self._buf.clear()
             return data

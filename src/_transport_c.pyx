@@ -355,14 +355,15 @@ cdef class Transport:
 
     def drain(self):
         """Return and forget everything buffered or already in the kernel."""
-        cdef double now = _now()
+        cdef Py_ssize_t got
         self._claim()
         try:
             while True:
-                try:
-                    self._fill(now)
-                except (TransportTimeout, IncompleteRead):
+                self._reserve(_CHUNK)
+                got = self._read_ready(self._buf + self._end, self._cap - self._end)
+                if got <= 0:  # nothing more there (-2), or EOF (0)
                     break
+                self._end += got
             return self._take(self._end - self._start)
         finally:
             self._receiving = False
