@@ -12,6 +12,7 @@ methods bound to locals so the loop itself costs the same for all:
 """
 
 import importlib
+import select
 import socket
 import struct
 
@@ -44,6 +45,23 @@ class Client:
 
     def queries(self, count):
         """``count`` request/reply round trips of :data:`REQUEST`."""
+        raise NotImplementedError
+
+    def safe_queries(self, count):
+        """``count`` round trips that first drop any stale input.
+
+        Without ``query()``, drivers drain the socket with a zero-timeout
+        ``select`` before each command; that is what the base class does.
+        """
+        sock = self._socket()
+        for _ in range(count):
+            while select.select([sock], [], [], 0)[0]:
+                if not sock.recv(65536):
+                    raise ConnectionError("the peer closed the connection")
+            self.queries(1)
+
+    def _socket(self):
+        """The connected ``socket.socket`` under this client."""
         raise NotImplementedError
 
     def stream(self):
@@ -118,6 +136,9 @@ class DeviceClient(Client):
     def queries(self, count):
         _query_loop(self.device.send, self.device.recv, count)
 
+    def _socket(self):
+        return self.device.comm
+
     def stream(self):
         return _stream_loop(self.device.recv, 4096)
 
@@ -151,6 +172,12 @@ class DeviceClient(Client):
 
 class SocsTcpClient(DeviceClient):
     """A client through ``socs_tcp.TCPInterface``, using its extra calls."""
+
+    def safe_queries(self, count):
+        query, msg, size = self.device.query, REQUEST[:-1], len(REQUEST) - 1
+        for _ in range(count):
+            if len(query(msg)) != size:
+                raise ConnectionError("unexpected reply")
 
     def stream_into(self, buffer):
         recv_into = self.device.recv_into
@@ -200,6 +227,9 @@ class SocketClient(Client):
 
     def queries(self, count):
         _query_loop(self.sock.sendall, self.sock.recv, count)
+
+    def _socket(self):
+        return self.sock
 
     def stream(self):
         return _stream_loop(self.sock.recv, 4096)

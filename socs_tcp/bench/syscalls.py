@@ -7,8 +7,9 @@ the two markers are counted, so interpreter start-up, imports and connection
 set-up (the baseline) drop out exactly, and the total divided by the number of
 round trips is the cost of one.
 
-The client is ``python -m socs_tcp.bench.syscalls IMPL HOST PORT COUNT``; it
-uses the same inner loop as the query workload.
+The client is ``python -m socs_tcp.bench.syscalls IMPL HOST PORT COUNT
+[LOOP]``; it runs the query workload's inner loop (``queries``) or, with
+``LOOP=safe_queries``, the stale-safe one.
 """
 
 import collections
@@ -84,7 +85,7 @@ def parse(lines):
     raise ValueError("the strace log lacks the two markers")
 
 
-def count(impl_name, address, queries):
+def count(impl_name, address, queries, loop="queries"):
     """System calls per round trip of ``impl_name``, and their breakdown.
 
     Parameters
@@ -95,6 +96,9 @@ def count(impl_name, address, queries):
         ``(host, port)`` of an echo peer.
     queries : int
         Round trips to count.
+    loop : str
+        The client method that makes them: ``'queries'`` (send + recv) or
+        ``'safe_queries'`` (stale input dropped first).
 
     Returns
     -------
@@ -107,7 +111,7 @@ def count(impl_name, address, queries):
     with tempfile.TemporaryDirectory(prefix="socs-tcp-strace-") as tmp:
         log = os.path.join(tmp, "strace.log")
         cmd = [shutil.which("strace"), "-f", "-o", log, sys.executable, "-m", __name__]
-        cmd += [impl_name, address[0], str(address[1]), str(queries)]
+        cmd += [impl_name, address[0], str(address[1]), str(queries), loop]
         done = subprocess.run(cmd, capture_output=True, timeout=TRACE_TIMEOUT)
         if done.returncode:
             raise RuntimeError(
@@ -129,19 +133,20 @@ def _mark():
 
 
 def main(argv=None):
-    """The traced client: ``IMPL HOST PORT COUNT``."""
+    """The traced client: ``IMPL HOST PORT COUNT [LOOP]``."""
     from socs_tcp.bench import impls
 
-    name, host, port, queries = argv if argv is not None else sys.argv[1:]
+    name, host, port, queries, *loop = argv if argv is not None else sys.argv[1:]
     client = impls.get(name).connect((host, int(port)))
+    run = getattr(client, loop[0] if loop else "queries")
     try:
-        client.queries(20)
+        run(20)
         # Collect before each marker: what a round trip leaves for the
         # garbage collector (socs.tcp's selectors hold their epoll
         # descriptor in a reference cycle) is closed inside the window.
         gc.collect()
         _mark()
-        client.queries(int(queries))
+        run(int(queries))
         gc.collect()
         _mark()
     finally:

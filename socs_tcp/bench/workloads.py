@@ -212,15 +212,23 @@ class Stream(Workload):
 
 
 class Syscalls(Workload):
-    """System calls per round trip, counted with ``strace``."""
+    """System calls per round trip, counted with ``strace``.
+
+    ``loop`` names the client method: ``'queries'`` (send + recv) or
+    ``'safe_queries'`` (stale input dropped before each command).
+    """
 
     shared_cpu = True
+
+    def __init__(self, *args, loop="queries", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loop = loop
 
     def check(self):
         syscalls.check()
 
     def session(self, impl, address, scale):
-        return _SyscallSession(impl, address, scale.syscall_queries)
+        return _SyscallSession(impl, address, scale.syscall_queries, self.loop)
 
     def value(self, work, wall, cpu):
         return work
@@ -318,14 +326,14 @@ class _StreamSession(Session):
 
 
 class _SyscallSession(Session):
-    def __init__(self, impl, address, count):
+    def __init__(self, impl, address, count, loop):
         impl.check()
-        self.impl, self.address, self.count = impl, address, count
+        self.impl, self.address, self.count, self.loop = impl, address, count, loop
         self.breakdown = {}
 
     def run(self):
         per_query, self.breakdown = syscalls.count(
-            self.impl.name, self.address, self.count
+            self.impl.name, self.address, self.count, self.loop
         )
         return per_query
 
@@ -471,6 +479,22 @@ WORKLOADS = [
         "echo",
         higher_is_better=False,
         repeats=1,
+    ),
+    Syscalls(
+        "syscalls-safe",
+        "system calls per stale-safe query (strace)",
+        "calls/query",
+        "echo",
+        higher_is_better=False,
+        repeats=1,
+        group="syscalls",
+        loop="safe_queries",
+        apis={
+            "cython": "query(msg)",
+            "python": "query(msg)",
+            "socs": "select(..., 0) drain, send, recv",
+            "plain": "select(..., 0) drain, sendall, recv",
+        },
     ),
     GilRelease(
         "gil",
