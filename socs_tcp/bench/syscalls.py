@@ -31,7 +31,7 @@ TRACE_TIMEOUT = 120.0
 _CALL = re.compile(r"^\d+\s+([a-z_0-9]+)\(")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe():
     """None if ``strace`` works here, else why not."""
     strace = shutil.which("strace")

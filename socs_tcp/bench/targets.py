@@ -119,18 +119,25 @@ TARGETS = [
 ]
 
 
-def peer_check(results, workload="stream"):
-    """Is the peer fast enough? The plain socket must beat every wrapper.
+def peer_check(results):
+    """Is the peer fast enough? Its fastest plain reader must beat every wrapper.
+
+    The same stream peer serves ``stream`` (``recv(4096)``) and
+    ``stream-into`` (64 KiB reads); the plain socket's ``stream-into`` rate is
+    what the peer delivers to the least work Python can do. While it is
+    above every wrapper's ``stream`` rate, the peer is not what limits them.
+    (Comparing with the plain ``recv(4096)`` row would not tell: the
+    compiled wrapper runs as fast as it.)
 
     Returns
     -------
     value : float or None
-        The plain socket's median over the best wrapper's.
+        That plain rate over the best wrapper's ``stream`` rate.
     met : bool or None
         Whether that is above 1; None if not measured.
     """
-    plain = results.median(workload, "plain")
-    best = [results.median(workload, name) for name in _WRAPPERS]
+    plain = results.median("stream-into", "plain")
+    best = [results.median("stream", name) for name in _WRAPPERS]
     best = [v for v in best if v is not None]
     if plain is None or not best:
         return None, None
@@ -163,8 +170,8 @@ def evaluate(results):
     value, met = peer_check(results)
     out.append(
         {
-            "description": "peer not the bottleneck: stream, plain socket > "
-            "every wrapper",
+            "description": "peer not the bottleneck: plain recv_into of the "
+            "stream > every wrapper's recv(4096)",
             "value": value,
             "op": ">",
             "threshold": 1.0,
