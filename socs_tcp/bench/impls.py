@@ -116,6 +116,16 @@ def _stream_loop(recv, size):
         total += len(chunk)
 
 
+def _stream_into_loop(recv_into, buffer):
+    """``recv_into(buffer)`` until EOF; returns the byte count."""
+    total = 0
+    while True:
+        n = recv_into(buffer)
+        if not n:
+            return total
+        total += n
+
+
 class DeviceClient(Client):
     """A client through a socs-style ``TCPInterface`` (``send``/``recv``)."""
 
@@ -180,13 +190,7 @@ class SocsTcpClient(DeviceClient):
                 raise ConnectionError("unexpected reply")
 
     def stream_into(self, buffer):
-        recv_into = self.device.recv_into
-        total = 0
-        while True:
-            n = recv_into(buffer)
-            if not n:
-                return total
-            total += n
+        return _stream_into_loop(self.device.recv_into, buffer)
 
     def lines(self, count):
         recv_until = self.device.recv_until
@@ -235,13 +239,7 @@ class SocketClient(Client):
         return _stream_loop(self.sock.recv, 4096)
 
     def stream_into(self, buffer):
-        recv_into = self.sock.recv_into
-        total = 0
-        while True:
-            n = recv_into(buffer)
-            if not n:
-                return total
-            total += n
+        return _stream_into_loop(self.sock.recv_into, buffer)
 
     def lines(self, count):
         if self._file is None:
