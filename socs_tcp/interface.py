@@ -91,8 +91,6 @@ class TCPInterface:
         self.nodelay = bool(nodelay)
         self.keepalive = check_keepalive(keepalive)
         self._query_lock = threading.Lock()
-        self._read_terms_for = None
-        self._read_terms = None
         self._comm = self._io = None
         self.comm = self._connect((self.ip_address, self.port))
 
@@ -309,13 +307,10 @@ class TCPInterface:
         return 0 if self._io is None else self._io.pending
 
     def _terminators(self, terminator):
-        if terminator is not None:
-            return check_terminators(terminator)
-        # Cached per value of read_terminator, which a subclass sets once.
-        if self._read_terms_for is not self.read_terminator:
-            self._read_terms = check_terminators(self.read_terminator)
-            self._read_terms_for = self.read_terminator
-        return self._read_terms
+        """``terminator``, or ``read_terminator`` if None, checked as a tuple."""
+        return check_terminators(
+            self.read_terminator if terminator is None else terminator
+        )
 
     def recv_until(
         self,
