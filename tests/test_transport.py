@@ -29,6 +29,18 @@ def later(delay, action, *args):
     return thread
 
 
+def receive_in_thread(transport):
+    """Start ``transport.recv(10, 3.0)`` in a thread, let it begin waiting.
+
+    Returns the thread and the list its result lands in.
+    """
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(transport.recv(10, 3.0)))
+    waiter.start()
+    time.sleep(0.1)
+    return waiter, result
+
+
 @pytest.fixture
 def alarm():
     """``alarm(handler, interval)``: SIGALRM every ``interval`` s, undone after."""
@@ -387,10 +399,7 @@ def test_a_waiting_receive_releases_the_gil(pair):
     # if the wait held the GIL, that thread could not run and recv would
     # time out.
     transport, _, server = pair
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(transport.recv(10, 3.0)))
-    waiter.start()
-    time.sleep(0.1)
+    waiter, result = receive_in_thread(transport)
     server.sendall(b"go")
     waiter.join(BOUND)
     assert result == [b"go"]
@@ -412,10 +421,7 @@ def test_a_second_concurrent_receiver_is_refused(pair, second):
     # The buffer has one reader at a time: a second one could otherwise
     # move it under a read in progress.
     transport, _, server = pair
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(transport.recv(10, 3.0)))
-    waiter.start()
-    time.sleep(0.1)
+    waiter, result = receive_in_thread(transport)
     with pytest.raises(RuntimeError, match="another thread is receiving"):
         second(transport)
     server.sendall(b"done")
@@ -425,10 +431,7 @@ def test_a_second_concurrent_receiver_is_refused(pair, second):
 
 def test_send_while_another_thread_receives(pair):
     transport, _, server = pair
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(transport.recv(10, 3.0)))
-    waiter.start()
-    time.sleep(0.05)
+    waiter, result = receive_in_thread(transport)
     transport.sendall(b"request", BOUND)
     assert server.recv(100) == b"request"
     server.sendall(b"reply")
