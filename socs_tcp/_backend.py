@@ -5,17 +5,30 @@
 * ``auto`` (or unset): the compiled transport, else the pure-Python one with
   a logged warning, so a slow install is never silent;
 * ``cython``: the compiled transport, ``ImportError`` if it is missing;
-* ``python``: the pure-Python transport.
+* ``python``: the pure-Python transport; the compiled module is not imported.
 """
+
+from __future__ import annotations
 
 import importlib
 import logging
 import os
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from socs_tcp._contract import Transport as TransportContract
 
 MODULES = {"cython": "socs_tcp._transport_c", "python": "socs_tcp._transport_py"}
 
+if TYPE_CHECKING:
+    # Both transports satisfy the one contract (mypy checks these lines).
+    from socs_tcp import _transport_c, _transport_py
 
-def load(name):
+    _compiled: type[TransportContract] = _transport_c.Transport
+    _fallback: type[TransportContract] = _transport_py.Transport
+
+
+def load(name: str) -> ModuleType:
     """Import and return the transport module called ``name``.
 
     Parameters
@@ -38,7 +51,7 @@ def load(name):
         ) from exc
 
 
-def select_backend(choice):
+def select_backend(choice: str | None) -> tuple[str, ModuleType]:
     """Return ``(name, module)`` for a ``SOCS_TCP_BACKEND`` value."""
     choice = (choice or "auto").strip().lower()
     if choice in MODULES:
@@ -57,12 +70,4 @@ def select_backend(choice):
 
 
 BACKEND, _module = select_backend(os.environ.get("SOCS_TCP_BACKEND"))
-Transport = _module.Transport
-
-#: ``accelerate(TCPInterface)`` puts compiled shortcuts in front of ``recv``
-#: and ``recv_until`` for interfaces on the compiled transport (see
-#: ``_transport_c``); None when the compiled module is not there.
-try:
-    accelerate = load("cython").accelerate
-except ImportError:
-    accelerate = None
+Transport: type[TransportContract] = _module.Transport

@@ -1,11 +1,32 @@
-"""Argument checks for ``TCPInterface``: each returns the normalised value or
-raises ``TypeError``/``ValueError`` saying what to pass instead."""
+"""Argument checks for ``TCPInterface``.
+
+Each returns the normalised value or raises ``TypeError``/``ValueError``
+naming the argument and saying what to pass instead. None raises
+``OverflowError``: sizes beyond what the machine can address are refused or
+clamped here, before a transport sees them.
+"""
+
+from __future__ import annotations
 
 import math
 import socket
+import sys
+from typing import Any
+
+from socs_tcp._limits import DEFAULT_MAX_SIZE, MAX_READ, MAX_TIMEOUT
+from socs_tcp._types import Terminator
 
 
-def check_port(port):
+def _integer(value: Any, name: str) -> int:
+    """``value`` as an int; bool and float are refused (as socket.recv does)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(
+            f"{name} must be an integer, not {type(value).__name__} {value!r}"
+        )
+    return int(value.__index__())
+
+
+def check_port(port: Any) -> int:
     """An int (or a decimal string, as socs accepts) from 1 to 65535."""
     try:
         value = int(port, 10) if isinstance(port, str) else port.__index__()
@@ -13,11 +34,11 @@ def check_port(port):
         value = None
     if value is None or isinstance(port, bool) or not 1 <= value <= 65535:
         raise ValueError(f"port must be an integer from 1 to 65535, not {port!r}")
-    return value
+    return int(value)
 
 
-def check_timeout(timeout, name="timeout"):
-    """A timeout is None (wait forever) or a number of seconds >= 0."""
+def check_timeout(timeout: Any, name: str = "timeout") -> float | None:
+    """Seconds >= 0, or None (wait forever); ``inf`` and over MAX_TIMEOUT are None."""
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -26,10 +47,49 @@ def check_timeout(timeout, name="timeout"):
         raise ValueError(
             f"{name} must be >= 0 seconds (or None to wait forever), not {timeout!r}"
         )
-    return None if math.isinf(timeout) else timeout
+    return None if timeout > MAX_TIMEOUT or math.isinf(timeout) else float(timeout)
 
 
-def check_keepalive(keepalive):
+def check_quiet(quiet: Any) -> float:
+    """Seconds of silence for ``clear``: a finite number >= 0."""
+    value = check_timeout(quiet, "quiet")
+    if value is None:
+        raise ValueError(f"quiet must be a finite number of seconds, not {quiet!r}")
+    return value
+
+
+def check_bufsize(bufsize: Any) -> int:
+    """``recv``'s bufsize: an int >= 0, clamped to MAX_READ."""
+    value = _integer(bufsize, "bufsize")
+    if value < 0:
+        raise ValueError(f"bufsize must be >= 0, not {bufsize!r}")
+    return min(value, MAX_READ)
+
+
+def check_max_size(max_size: Any) -> int:
+    """``recv_until``'s max_size: an int >= 1 (None: the default).
+
+    Values beyond what memory can address mean "no limit" and are clamped.
+    """
+    if max_size is None:
+        return DEFAULT_MAX_SIZE
+    value = _integer(max_size, "max_size")
+    if value < 1:
+        raise ValueError(f"max_size must be >= 1, not {max_size!r}")
+    return min(value, sys.maxsize)
+
+
+def check_count(n: Any) -> int:
+    """``recv_exactly``'s n: an int from 0 to what memory can address."""
+    value = _integer(n, "n")
+    if not 0 <= value <= sys.maxsize:
+        raise ValueError(
+            f"n must be from 0 to {sys.maxsize} (sys.maxsize) bytes, not {n!r}"
+        )
+    return value
+
+
+def check_keepalive(keepalive: Any) -> tuple[int, int, int] | None:
     """None, or ``(idle, interval, count)`` that this kernel accepts."""
     if keepalive is None:
         return None
@@ -55,13 +115,11 @@ def check_keepalive(keepalive):
             raise ValueError(
                 f"keepalive {keepalive!r} is out of this system's range ({exc})"
             ) from None
-    return tuple(keepalive)
+    return (idle, interval, count)
 
 
-def check_terminators(terminator):
+def check_terminators(terminator: Terminator) -> tuple[bytes, ...]:
     """Return ``terminator`` as a tuple of non-empty bytes, longest first."""
-    if type(terminator) is bytes and terminator:
-        return (terminator,)  # the common case, on every recv_until call
     terms = terminator if isinstance(terminator, tuple) else (terminator,)
     for term in terms:
         if not isinstance(term, (bytes, bytearray)):
@@ -76,10 +134,32 @@ def check_terminators(terminator):
     return tuple(sorted((bytes(t) for t in terms), key=len, reverse=True))
 
 
-def check_message(msg, name="msg"):
-    """Refuse ``str`` with advice; other types are left to the buffer protocol."""
+def is_immutable(terminator: object) -> bool:
+    """Whether checked terminators can be cached by the object's identity."""
+    if type(terminator) is bytes:
+        return True
+    return type(terminator) is tuple and all(type(t) is bytes for t in terminator)
+
+
+def check_message(msg: Any, name: str = "msg") -> None:
+    """A bytes-like, C-contiguous message; ``str`` is refused with advice."""
+    if type(msg) is bytes:
+        return
     if isinstance(msg, str):
         raise TypeError(
             f"{name} must be bytes, not str; encode it first, "
             f"e.g. {name}.encode('ascii')"
         )
+    try:
+        view = memoryview(msg)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a bytes-like object such as bytes or bytearray, "
+            f"not {type(msg).__name__}"
+        ) from None
+    with view:
+        if not view.c_contiguous:
+            raise TypeError(
+                f"{name} must be C-contiguous; pass bytes({name}) or a "
+                "contiguous copy (e.g. numpy.ascontiguousarray)"
+            )

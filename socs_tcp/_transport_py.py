@@ -2,70 +2,97 @@
 
 :class:`Transport` does buffered, deadline-driven I/O over one connected
 ``socket.socket``. The compiled ``socs_tcp._transport_c.Transport`` has the
-same names, signatures, exceptions and edge behaviour; this module is the one
-to read to know what either does.
+same names, signatures, exceptions and edge behaviour (both satisfy
+``socs_tcp._contract.Transport``); this module is the one to read to know
+what either does.
 
 Rules both follow:
 
 * One deadline per call, computed once; every wait uses what is left of it.
+  A call makes at least one attempt to read; after that it reads again only
+  while its deadline has not passed, however fast data keeps coming.
 * A receive reads first when data may already be waiting, and waits first
   right after a send (the reply cannot be there yet), to save a syscall.
 * Bytes read past what a call returns stay buffered, in order, and are
   returned first by the next receive of any kind. Plain ``recv(bufsize)``
-  never reads more than ``bufsize`` bytes from the kernel.
-* A timed-out or interrupted frame read keeps every byte it received; the
-  exception carries a copy in ``.partial``.
-* The descriptor is looked up on every call (never kept), so a socket closed
-  behind the transport's back gives ``OSError(EBADF)``, never I/O on a
+  asks the kernel for at most ``bufsize`` bytes; a buffered read asks for
+  ``CHUNK_SIZE`` (``recv_exactly``: what the frame still lacks, if more), and
+  never more than ``MAX_READ``.
+* A frame read that fails keeps every byte it received, and its exception
+  carries a copy in ``.partial``: on a timeout, at EOF, on a reset, and when a
+  signal handler raises (the bytes of a completed kernel read are buffered
+  before any handler can run).
+* Kernel errors become :class:`~socs_tcp.errors.ConnectionLost` (with
+  ``errno``); a socket closed behind the transport's back, or by
+  :meth:`close` during a call, :class:`~socs_tcp.errors.NotConnected`. The
+  descriptor is looked up on every call (never kept), so no call touches a
   descriptor number the process has since reused.
+* Concurrent ``sendall`` calls are serialised: two messages never interleave.
+  One thread may receive while another sends; a second concurrent receiver
+  gets ``RuntimeError``.
 
 Signal handling (EINTR) is CPython's own (PEP 475): handlers run, an exception
 from one propagates, and the call resumes with the time that is left.
 """
 
+from __future__ import annotations
+
+import functools
 import math
 import os
 import select
 import socket
+import threading
 import time
+from typing import Any, Callable, ClassVar, TypeVar, cast
 
+from socs_tcp._limits import CHUNK_SIZE, MAX_READ
+from socs_tcp._types import ReadableBuffer
 from socs_tcp.errors import (
+    ConnectionLost,
     FrameTooLong,
     IncompleteRead,
+    NotConnected,
+    TransportError,
     TransportTimeout,
     second_receiver,
-    socket_closed,
 )
 
-#: How much a buffered read asks the kernel for at once.
-CHUNK_SIZE = 65536
+__all__ = ["CHUNK_SIZE", "Transport"]
 
-_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_DONTWAIT", 0)
+
+# poll() takes a C int of milliseconds; longer waits are made of several.
+_MAX_POLL_MS = 2**31 - 1
+
+# socket.send on a socket in timeout mode first waits by the socket's own
+# timeout; when that is longer than what is left of ours (by more than this),
+# wait by ours first.
+_SLACK = 0.001
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _deadline(timeout):
+def _deadline(timeout: float | None) -> float | None:
     """Absolute monotonic deadline for ``timeout`` seconds (None: never)."""
     return None if timeout is None else time.monotonic() + timeout
 
 
-def _remaining_ms(deadline):
+def _remaining_ms(deadline: float | None) -> int:
     """Milliseconds left until ``deadline`` for poll(): -1 waits forever.
 
     Rounded up, so a wait never ends just before the deadline and spins.
     """
     if deadline is None:
         return -1
-    return max(0, math.ceil((deadline - time.monotonic()) * 1000))
+    return min(_MAX_POLL_MS, max(0, math.ceil((deadline - time.monotonic()) * 1000)))
 
 
-def _fileno(sock):
-    fd = sock.fileno()
-    if fd < 0:
-        raise socket_closed()
-    return fd
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
-def _find_frame_end(buf, terminators, scanned):
+def _find_frame_end(buf: bytearray, terminators: tuple[bytes, ...], scanned: int) -> int:
     """End index of the earliest complete terminator in ``buf``, or -1.
 
     ``buf[:scanned]`` was searched before and held no complete terminator, so
@@ -83,6 +110,28 @@ def _find_frame_end(buf, terminators, scanned):
     return best
 
 
+def _receiver(method: _F) -> _F:
+    """Run ``method`` as the only receive in progress on its transport.
+
+    The buffer has a single reader: a second thread receiving at the same
+    time gets RuntimeError instead of a share of a frame.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: Transport, *args: Any) -> Any:
+        if self._receiving:
+            raise second_receiver()
+        self._receiving = True
+        try:
+            if self._inbox:
+                self._fold()
+            return method(self, *args)
+        finally:
+            self._receiving = False
+
+    return cast(_F, guarded)
+
+
 class Transport:
     """Buffered I/O with deadlines over one connected socket.
 
@@ -91,131 +140,178 @@ class Transport:
     sock : socket.socket
         The connected socket. Its timeout mode may be anything; the transport
         applies its own deadlines.
-
-    Notes
-    -----
-    One thread may receive while another sends; a second thread that tries
-    to receive while one already is gets ``RuntimeError`` (the buffer has a
-    single reader; ``TCPInterface.query`` holds a lock).
     """
 
     #: Which transport this is, for reprs and reports.
-    backend = "python"
+    backend: ClassVar[str] = "python"
 
     __slots__ = (
         "_sock",
         "_buf",
+        "_inbox",
         "_awaiting_reply",
         "_receiving",
+        "_closed",
+        "_send_lock",
         "_read_poller",
         "_write_poller",
     )
 
-    def __init__(self, sock):
+    def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = bytearray()
+        # Chunks read but not yet moved into _buf (see _append).
+        self._inbox: list[bytes] = []
         self._awaiting_reply = False
         self._receiving = False
-        # One poller per direction, made once: nothing is allocated per call.
+        self._closed = False
+        self._send_lock = threading.Lock()
+        # One poller per direction, made once; each is used by one thread at
+        # a time (one receiver; senders hold _send_lock).
         self._read_poller = select.poll()
         self._write_poller = select.poll()
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
-        return len(self._buf)
+        return len(self._buf) + sum(map(len, self._inbox))
 
-    def _claim(self):
-        """Take the buffer for one receive call (see the class notes)."""
-        if self._receiving:
-            raise second_receiver()
-        self._receiving = True
+    def close(self) -> None:
+        """Refuse every call from now on; a call in progress raises NotConnected."""
+        self._closed = True
 
-    def discard(self):
-        """Empty the receive buffer; return what it held."""
-        self._claim()
-        try:
-            data = bytes(self._buf)
-            self._buf.clear()
-            return data
-        finally:
-            self._receiving = False
+    # -- the kernel ------------------------------------------------------
 
-    # -- waiting ---------------------------------------------------------
+    def _fileno(self) -> int:
+        fd = self._sock.fileno()
+        if fd < 0 or self._closed:
+            raise NotConnected.closed()
+        return fd
 
-    def _poll(self, poller, events, timeout_ms):
-        """Whether the socket becomes ready for ``events`` within the time."""
-        fd = _fileno(self._sock)
+    def _wait(self, poller: Any, events: int, deadline: float | None) -> bool:
+        """Whether the socket becomes ready for ``events`` before the deadline."""
+        fd = self._fileno()
         poller.register(fd, events)
         try:
-            return bool(poller.poll(timeout_ms))
+            while True:
+                ready = poller.poll(_remaining_ms(deadline))
+                self._fileno()  # closed while waiting?
+                if ready:
+                    return True
+                if _expired(deadline):
+                    return False
+        except TransportError:
+            raise
+        except OSError as exc:
+            raise ConnectionLost.from_errno(exc.errno or 0, self._buf) from None
         finally:
             poller.unregister(fd)
 
-    def _wait(self, poller, events, deadline, partial):
-        """Block until the socket is ready for ``events`` or the deadline."""
-        if not self._poll(poller, events, _remaining_ms(deadline)):
-            raise TransportTimeout.expired(partial)
+    def _read(self, deadline: float | None, read: Callable[[int, Any], Any], arg: Any) -> Any:
+        """``read(fd, arg)``, a non-blocking read, once data is there.
 
-    def _read_kernel(self, read, arg, deadline):
-        """Return ``read(fd, arg)`` (``os.read``/``os.readv``) once data is there."""
+        Returns None when the deadline passes first.
+        """
         sock = self._sock
         # A blocking descriptor (timeout None) must not be read before poll
-        # says so, or the read would outlive a finite deadline.
-        if self._awaiting_reply or (deadline is not None and sock.gettimeout() is None):
-            self._wait(self._read_poller, select.POLLIN, deadline, self._buf)
+        # says so, or the read could outlive the deadline (or close()).
+        if (self._awaiting_reply or sock.gettimeout() is None) and not self._wait(
+            self._read_poller, select.POLLIN, deadline
+        ):
+            return None
         self._awaiting_reply = False
         while True:
             try:
-                return read(_fileno(sock), arg)
+                result = read(self._fileno(), arg)
             except BlockingIOError:
-                self._wait(self._read_poller, select.POLLIN, deadline, self._buf)
+                if not self._wait(self._read_poller, select.POLLIN, deadline):
+                    return None
+                continue
+            except TransportError:
+                raise
+            except OSError as exc:
+                raise ConnectionLost.from_errno(exc.errno or 0, self._buf) from None
+            self._fileno()  # closed during the read: its bytes go with the connection
+            return result
 
-    def _fill(self, deadline):
-        """Append one kernel read to the buffer; IncompleteRead at EOF."""
-        chunk = self._read_kernel(os.read, CHUNK_SIZE, deadline)
+    def _append(self, fd: int, size: int) -> bytes:
+        """One ``os.read`` whose bytes land in the inbox before anything else runs.
+
+        ``list.extend`` consumes the ``map`` in C, so no signal handler can
+        run between the read and the append, and a handler that raises right
+        after cannot drop the chunk. Returns the chunk (``b""`` at EOF).
+        """
+        inbox = self._inbox
+        inbox.extend(map(os.read, (fd,), (size,)))
+        return inbox[-1]
+
+    def _fold(self) -> None:
+        """Move the inbox's chunks to the end of the buffer."""
+        inbox = self._inbox
+        data = b"".join(inbox)
+        # No call between the two statements: no signal handler can run
+        # between them, so a chunk is never both or neither.
+        self._buf += data
+        del inbox[:]
+
+    def _fill(self, deadline: float | None, size: int) -> bool:
+        """Append one kernel read of at most ``size`` bytes to the buffer.
+
+        False when the deadline passed first; IncompleteRead at EOF.
+        """
+        chunk = self._read(deadline, self._append, size)
+        if chunk is None:
+            return False
+        self._fold()
         if not chunk:
             raise IncompleteRead.at_eof(self._buf)
-        self._buf += chunk
+        return True
 
     # -- sending ---------------------------------------------------------
 
-    def sendall(self, data, timeout):
+    def sendall(self, data: ReadableBuffer, timeout: float | None) -> None:
         """Send every byte of ``data`` before ``timeout`` seconds pass.
-
-        Parameters
-        ----------
-        data : bytes-like
-            What to send.
-        timeout : float or None
-            Seconds for the whole call; None waits as long as it takes.
 
         Raises
         ------
         TransportTimeout
             The deadline passed with bytes still unsent.
-        OSError
-            The kernel refused (``BrokenPipeError``, ``ConnectionResetError``...).
+        ConnectionLost
+            The kernel refused (a reset, a broken pipe).
         """
         view = memoryview(data).cast("B")
+        total = len(view)
         deadline = _deadline(timeout)
         sock = self._sock
-        while True:
-            try:
-                sent = sock.send(view, _MSG_NOSIGNAL)
-            except BlockingIOError:
-                sent = 0
-            except TimeoutError:
-                raise TransportTimeout.expired() from None
-            if sent == len(view):
-                break
-            view = view[sent:]
-            self._wait(self._write_poller, select.POLLOUT, deadline, b"")
+        with self._send_lock:
+            while True:
+                limit = sock.gettimeout()
+                if (
+                    limit is not None
+                    and deadline is not None
+                    and limit - (deadline - time.monotonic()) > _SLACK
+                    and not self._wait(self._write_poller, select.POLLOUT, deadline)
+                ):
+                    raise TransportTimeout.unsent(timeout, total - len(view), total)
+                self._fileno()
+                try:
+                    sent = sock.send(view, _SEND_FLAGS)
+                except (BlockingIOError, socket.timeout):
+                    sent = 0
+                except OSError as exc:
+                    self._fileno()  # closed during the send?
+                    raise ConnectionLost.from_errno(exc.errno or 0) from None
+                if sent == len(view):
+                    break
+                view = view[sent:]
+                if not self._wait(self._write_poller, select.POLLOUT, deadline):
+                    raise TransportTimeout.unsent(timeout, total - len(view), total)
         self._awaiting_reply = True
 
     # -- receiving -------------------------------------------------------
 
-    def recv(self, bufsize, timeout):
+    @_receiver
+    def recv(self, bufsize: int, timeout: float | None) -> bytes:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read.
 
         Never asks the kernel for more than ``bufsize`` bytes. Returns ``b""``
@@ -226,37 +322,39 @@ class Transport:
         TransportTimeout
             Nothing arrived before the deadline.
         """
-        self._claim()
-        try:
-            buf = self._buf
-            if buf:
-                data = bytes(buf[:bufsize])
-                del buf[:bufsize]
-                return data
-            return self._read_kernel(os.read, bufsize, _deadline(timeout))
-        finally:
-            self._receiving = False
+        buf = self._buf
+        if buf:
+            data = bytes(buf[:bufsize])
+            del buf[:bufsize]
+            return data
+        data = self._read(_deadline(timeout), os.read, bufsize)
+        if data is None:
+            raise TransportTimeout.expired(timeout)
+        return cast(bytes, data)
 
-    def recv_into(self, buffer, nbytes, timeout):
+    @_receiver
+    def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count.
 
         ``buffer`` is a writable, C-contiguous buffer already cast to bytes
         (``memoryview(...).cast("B")``); ``nbytes`` is at most its length.
         Returns 0 when the peer has closed the connection.
         """
-        self._claim()
-        try:
-            buf = self._buf
-            if buf:
-                n = min(nbytes, len(buf))
-                buffer[:n] = buf[:n]
-                del buf[:n]
-                return n
-            return self._read_kernel(os.readv, [buffer[:nbytes]], _deadline(timeout))
-        finally:
-            self._receiving = False
+        buf = self._buf
+        if buf:
+            n = min(nbytes, len(buf))
+            buffer[:n] = buf[:n]
+            del buf[:n]
+            return n
+        count = self._read(_deadline(timeout), os.readv, [buffer[:nbytes]])
+        if count is None:
+            raise TransportTimeout.expired(timeout)
+        return cast(int, count)
 
-    def recv_until(self, terminators, timeout, max_size):
+    @_receiver
+    def recv_until(
+        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
+    ) -> bytes:
         """Return the next frame, up to and including its terminator.
 
         Parameters
@@ -277,26 +375,30 @@ class Transport:
         FrameTooLong
             No terminator within ``max_size`` bytes (the bytes stay buffered).
         """
-        self._claim()
-        try:
-            deadline = _deadline(timeout)
-            buf = self._buf
-            scanned = 0
-            while True:
-                end = _find_frame_end(buf, terminators, scanned)
-                if end < 0 and len(buf) < max_size:
-                    scanned = len(buf)
-                    self._fill(deadline)
-                    continue
-                if end < 0 or end > max_size:
-                    raise FrameTooLong.beyond(max_size, terminators, buf)
-                frame = bytes(buf[:end])
-                del buf[:end]
-                return frame
-        finally:
-            self._receiving = False
+        buf = self._buf
+        scanned = 0
+        deadline = None
+        reading = False
+        while True:
+            end = _find_frame_end(buf, terminators, scanned)
+            if end >= 0 or len(buf) >= max_size:
+                break
+            scanned = len(buf)
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _expired(deadline):
+                raise TransportTimeout.expired(timeout, buf)
+            if not self._fill(deadline, CHUNK_SIZE):
+                raise TransportTimeout.expired(timeout, buf)
+        if end < 0 or end > max_size:
+            raise FrameTooLong.beyond(max_size, terminators, buf)
+        frame = bytes(buf[:end])
+        del buf[:end]
+        return frame
 
-    def recv_exactly(self, n, timeout):
+    @_receiver
+    def recv_exactly(self, n: int, timeout: float | None) -> bytes:
         """Return exactly ``n`` bytes.
 
         Raises
@@ -304,42 +406,56 @@ class Transport:
         TransportTimeout, IncompleteRead
             As for :meth:`recv_until`; the bytes stay buffered.
         """
-        self._claim()
-        try:
-            deadline = _deadline(timeout)
-            buf = self._buf
-            while len(buf) < n:
-                self._fill(deadline)
-            frame = bytes(buf[:n])
-            del buf[:n]
-            return frame
-        finally:
-            self._receiving = False
+        buf = self._buf
+        deadline = None
+        reading = False
+        while len(buf) < n:
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _expired(deadline):
+                raise TransportTimeout.expired(timeout, buf)
+            size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
+            if not self._fill(deadline, size):
+                raise TransportTimeout.expired(timeout, buf)
+        frame = bytes(buf[:n])
+        del buf[:n]
+        return frame
 
-    def drain(self):
-        """Return and forget everything buffered or already in the kernel.
+    @_receiver
+    def drain(self, preview: int, timeout: float | None) -> tuple[int, bytes]:
+        """Discard the buffer and what the kernel holds now, without waiting.
 
-        Never waits. Stops at EOF.
+        Returns the count discarded and its first ``preview`` bytes. Stops at
+        EOF, when nothing more is waiting, or when ``timeout`` passes while
+        data keeps coming. Memory stays bounded however much is discarded.
         """
-        self._claim()
-        try:
-            sock = self._sock
-            while True:
-                # A blocking descriptor is read only once poll says so; a
-                # non-blocking one is simply read until it has nothing.
-                if sock.gettimeout() is None and not self._poll(
-                    self._read_poller, select.POLLIN, 0
-                ):
-                    break
-                try:
-                    chunk = os.read(_fileno(sock), CHUNK_SIZE)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    break
-                self._buf += chunk
-            data = bytes(self._buf)
-            self._buf.clear()
-            return data
-        finally:
-            self._receiving = False
+        head = bytes(self._buf[:preview])
+        count = len(self._buf)
+        self._buf.clear()
+        deadline = _deadline(timeout)
+        sock = self._sock
+        while True:
+            # A blocking descriptor is read only once poll says so; a
+            # non-blocking one is simply read until it has nothing.
+            if sock.gettimeout() is None and not self._wait(
+                self._read_poller, select.POLLIN, 0
+            ):
+                break
+            try:
+                chunk = os.read(self._fileno(), CHUNK_SIZE)
+            except BlockingIOError:
+                break
+            except TransportError:
+                raise
+            except OSError as exc:
+                raise ConnectionLost.from_errno(exc.errno or 0) from None
+            if not chunk:
+                break
+            if len(head) < preview:
+                head += chunk[: preview - len(head)]
+            count += len(chunk)
+            if _expired(deadline):
+                break
+        self._awaiting_reply = False
+        return count, head

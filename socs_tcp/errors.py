@@ -5,10 +5,25 @@ for ``socs.tcp`` (``except ConnectionError:``) keeps catching everything the
 interface raises for a device that misbehaves.
 
 Both transports build their errors with the constructors here, so the two
-raise the same classes with the same messages.
+raise the same classes with the same messages. The front prefixes each
+message with the device (``host:port``).
 """
 
-import errno
+from __future__ import annotations
+
+import os
+import socket
+
+from socs_tcp._types import ReadableBuffer
+
+# Python 3.9's socket.timeout is not TimeoutError yet; be both everywhere.
+_TIMEOUT_BASES: tuple[type[OSError], ...] = (
+    (TimeoutError,) if socket.timeout is TimeoutError else (TimeoutError, socket.timeout)
+)
+
+
+def _seconds(timeout: float | None) -> str:
+    return "ever" if timeout is None else f"{timeout:g} s"
 
 
 class TransportError(ConnectionError):
@@ -18,36 +33,57 @@ class TransportError(ConnectionError):
     ----------
     message : str
         What went wrong and, where it helps, what to do about it.
-    partial : bytes
+    partial : bytes-like
         A copy of the bytes received by the failed call before it failed.
         They are still buffered: the next receive returns them first.
+    errno : int, optional
+        The system's error number, when the kernel reported the failure.
 
     Attributes
     ----------
     partial : bytes
         A copy of the bytes received so far by the failed call.
+    errno : int or None
+        As for any :class:`OSError`.
     """
 
-    def __init__(self, message, partial=b""):
+    def __init__(
+        self, message: str, partial: ReadableBuffer = b"", errno: int | None = None
+    ) -> None:
         super().__init__(message)
         self.partial = bytes(partial)
+        self.errno = errno
 
 
-class TransportTimeout(TransportError, TimeoutError):
+class TransportTimeout(TransportError, *_TIMEOUT_BASES):  # type: ignore[misc]
     """The call's deadline expired.
 
     Both a :class:`ConnectionError` (as ``socs.tcp`` raises on a timeout) and a
-    :class:`TimeoutError`. Nothing received is lost: ``partial`` is a copy of
-    the bytes the call had received, and they stay buffered for a retry.
+    :class:`TimeoutError` (also ``socket.timeout`` on Python 3.9). Nothing
+    received is lost: ``partial`` is a copy of the bytes the call had
+    received, and they stay buffered for a retry.
     """
 
     @classmethod
-    def expired(cls, partial=b""):
-        if not partial:
-            return cls("timed out", partial)
+    def expired(
+        cls, timeout: float | None, partial: ReadableBuffer = b""
+    ) -> TransportTimeout:
+        """No (complete) reply within ``timeout``."""
+        kept = len(memoryview(partial))
+        if not kept:
+            return cls(f"no reply within {_seconds(timeout)}")
         return cls(
-            f"timed out ({len(partial)} bytes of the frame received and kept)",
+            f"no complete reply within {_seconds(timeout)} "
+            f"({kept} bytes received and kept)",
             partial,
+        )
+
+    @classmethod
+    def unsent(cls, timeout: float | None, sent: int, total: int) -> TransportTimeout:
+        """The peer did not take ``total`` bytes within ``timeout``."""
+        return cls(
+            f"could not send within {_seconds(timeout)} "
+            f"({sent} of {total} bytes sent; the device is not reading)"
         )
 
 
@@ -58,10 +94,11 @@ class IncompleteRead(TransportError):
     """
 
     @classmethod
-    def at_eof(cls, partial):
+    def at_eof(cls, partial: ReadableBuffer) -> IncompleteRead:
+        """The stream ended ``len(partial)`` bytes into a frame."""
         return cls(
-            f"the peer closed the connection after {len(partial)} bytes of an "
-            "unfinished frame",
+            f"the device closed the connection after {len(memoryview(partial))} "
+            "bytes of an unfinished frame",
             partial,
         )
 
@@ -75,26 +112,42 @@ class FrameTooLong(TransportError):
     """
 
     @classmethod
-    def beyond(cls, max_size, terminators, partial):
+    def beyond(
+        cls, max_size: int, terminators: tuple[bytes, ...], partial: ReadableBuffer
+    ) -> FrameTooLong:
+        """No terminator among the first ``max_size`` bytes of ``partial``."""
         return cls(
             f"no terminator {terminators!r} within max_size={max_size} bytes; "
             "they stay buffered: read past them with recv_exactly(n), drop "
             "them with clear(), or raise max_size",
-            partial[:max_size],
+            memoryview(partial)[:max_size],
         )
+
+
+class ConnectionLost(TransportError):
+    """The system reported a failure of the connection (reset, broken pipe).
+
+    ``errno`` says which; ``partial`` holds the bytes of an unfinished frame,
+    which stay buffered.
+    """
+
+    @classmethod
+    def from_errno(cls, errno: int, partial: ReadableBuffer = b"") -> ConnectionLost:
+        """The failure the kernel reported as ``errno``."""
+        return cls(f"{os.strerror(errno)} (errno {errno})", partial, errno)
 
 
 class NotConnected(TransportError):
     """There is no open connection to the device (it could not be made, or
     the socket was closed)."""
 
+    @classmethod
+    def closed(cls) -> NotConnected:
+        """The connection was closed before or during the call."""
+        return cls("the connection is closed")
 
-def socket_closed():
-    """``OSError(EBADF)``: the socket was closed behind the transport's back."""
-    return OSError(errno.EBADF, "the socket is closed")
 
-
-def second_receiver():
+def second_receiver() -> RuntimeError:
     """A second thread tried to receive while one already is."""
     return RuntimeError(
         "another thread is receiving on this connection; serialise receives "

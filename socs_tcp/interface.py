@@ -2,29 +2,41 @@
 
 It owns the connection (``comm``, a real ``socket.socket``), the reconnect
 policy and the logging; every byte goes through a transport bound to
-``comm`` (compiled or pure Python, see ``socs_tcp._backend``).
+``comm`` (compiled or pure Python, see ``socs_tcp._backend``). Its methods are
+ordinary Python functions on either transport: mocks, ``inspect`` and bound
+methods behave the same whichever one loaded.
 """
+
+from __future__ import annotations
 
 import logging
 import socket
 import threading
+import time
+from types import TracebackType
+from typing import Any, ClassVar, NoReturn
 
 from socs_tcp import _backend
 from socs_tcp._checks import (
+    check_bufsize,
+    check_count,
     check_keepalive,
+    check_max_size,
     check_message,
     check_port,
+    check_quiet,
     check_terminators,
     check_timeout,
+    is_immutable,
 )
+from socs_tcp._contract import Transport
+from socs_tcp._limits import CHUNK_SIZE, DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
+from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
 from socs_tcp.errors import NotConnected, TransportError, TransportTimeout
 
 logger = logging.getLogger("socs_tcp")
 
-#: Longest frame ``recv_until`` accepts by default, terminator included.
-DEFAULT_MAX_SIZE = 1 << 20
-
-_CLEAR_CHUNK = 65536
+__all__ = ["DEFAULT_MAX_SIZE", "TCPInterface"]
 
 
 class TCPInterface:
@@ -44,7 +56,7 @@ class TCPInterface:
         Associated port for TCP communication, 1 to 65535.
     timeout : float or None
         Duration in seconds that operations wait before giving up; ``None``
-        waits forever.
+        (or ``inf``, or more than ``1e9``) waits forever.
     nodelay : bool, optional
         Disable Nagle's algorithm (``TCP_NODELAY``), so short commands leave
         at once. Defaults to True.
@@ -62,7 +74,8 @@ class TCPInterface:
     port : int
         Associated port for TCP communication.
     timeout : float or None
-        Duration in seconds that operations wait before giving up.
+        Duration in seconds that operations wait before giving up. Checked
+        when set, like the constructor's argument.
     comm : socket.socket or None
         Socket object that forms the connection to the device.
     read_terminator : bytes or tuple of bytes
@@ -73,13 +86,26 @@ class TCPInterface:
         ``b"\\n"``.
     """
 
-    read_terminator = b"\n"
-    write_terminator = b"\n"
+    read_terminator: ClassVar[Terminator] = b"\n"
+    write_terminator: ClassVar[bytes] = b"\n"
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
-    _transport_type = _backend.Transport
+    _transport_type: ClassVar[type[Transport]] = _backend.Transport
 
-    def __init__(self, ip_address, port, timeout, *, nodelay=True, keepalive=None):
+    # The last terminator object recv_until checked, and the result: the
+    # common call (the same bytes every time) skips the check.
+    _terms_key: object = None
+    _terms: tuple[bytes, ...] = ()
+
+    def __init__(
+        self,
+        ip_address: str,
+        port: int,
+        timeout: float | None,
+        *,
+        nodelay: bool = True,
+        keepalive: tuple[int, int, int] | None = None,
+    ) -> None:
         if not isinstance(ip_address, str) or not ip_address:
             raise ValueError(
                 f"ip_address must be a non-empty string such as '192.168.1.2', "
@@ -87,46 +113,58 @@ class TCPInterface:
             )
         self.ip_address = ip_address
         self.port = check_port(port)
-        self.timeout = check_timeout(timeout)
+        self.timeout = timeout
         self.nodelay = bool(nodelay)
         self.keepalive = check_keepalive(keepalive)
         self._query_lock = threading.Lock()
-        self._comm = self._io = None
+        self._comm: socket.socket | None = None
+        self._io: Transport | None = None
         self.comm = self._connect((self.ip_address, self.port))
+
+    # -- settings --------------------------------------------------------
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds operations wait before giving up; None waits forever."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._timeout = check_timeout(value)
 
     # -- connection ------------------------------------------------------
 
     @property
-    def comm(self):
+    def comm(self) -> socket.socket | None:
         """The connected ``socket.socket``, or None."""
         return self._comm
 
     @comm.setter
-    def comm(self, sock):
+    def comm(self, sock: socket.socket | None) -> None:
         # A new socket is a new connection: it gets a new, empty buffer.
         if sock is not self._comm:
             self._comm = sock
             self._io = None if sock is None else self._transport_type(sock)
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         """True while there is an open socket to the device."""
         return self._comm is not None and self._comm.fileno() >= 0
 
     @property
-    def _label(self):
+    def _label(self) -> str:
         host = self.ip_address
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
-    def _connect(self, address):
+    def _connect(self, address: tuple[str, int]) -> socket.socket | None:
         """Open a connection to ``address``; log and return None on failure."""
         try:
-            sock = socket.create_connection(address, timeout=self.timeout)
-        except TimeoutError:
+            sock = socket.create_connection(address, timeout=self._timeout)
+        except socket.timeout:  # TimeoutError since 3.10, not before
             logger.error(
                 "%s: connection not established within %s seconds",
                 self._label,
-                self.timeout,
+                self._timeout,
             )
             return None
         except (OSError, UnicodeError) as exc:
@@ -143,7 +181,7 @@ class TCPInterface:
         logger.debug("%s: connected", self._label)
         return sock
 
-    def _configure(self, sock):
+    def _configure(self, sock: socket.socket) -> None:
         if self.nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.keepalive is not None:
@@ -153,24 +191,27 @@ class TCPInterface:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
-    def _reset(self):
+    def _reset(self) -> None:
         """Close the connection, dropping buffered input, and reconnect."""
         logger.warning("%s: resetting the connection to the device", self._label)
         self.close()
         self.comm = self._connect((self.ip_address, self.port))
 
-    def close(self):
+    def close(self) -> None:
         """Close the connection; buffered input is dropped (and logged).
 
-        A thread blocked in a receive on this connection wakes at once and
-        sees the end of the stream.
+        A thread blocked in a receive or a send on this connection wakes at
+        once and raises :class:`~socs_tcp.NotConnected`, whichever method it
+        is in.
         """
         sock, io = self._comm, self._io
         self.comm = None
-        if io is not None and io.pending:
-            logger.info(
-                "%s: dropped %d buffered bytes on close", self._label, io.pending
-            )
+        if io is not None:
+            io.close()  # before the wake-up below, so the waiter sees why
+            if io.pending:
+                logger.info(
+                    "%s: dropped %d buffered bytes on close", self._label, io.pending
+                )
         if sock is not None:
             # close() alone does not wake a poll() in another thread.
             try:
@@ -179,18 +220,23 @@ class TCPInterface:
                 pass  # not connected any more
             sock.close()
 
-    def __enter__(self):
+    def __enter__(self) -> TCPInterface:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         sock = getattr(self, "_comm", None)
         if sock is not None:
             sock.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         return (
             f"<{type(self).__name__} {self._label} "
@@ -199,66 +245,74 @@ class TCPInterface:
 
     # -- errors ----------------------------------------------------------
 
-    def _fail(self, exc, what, reset):
-        """Log ``exc``, reset if asked, and raise it as a ConnectionError."""
-        logger.warning("%s: %s failed: %s", self._label, what, exc)
+    def _failure(self, exc: OSError, what: str, reset: bool) -> TransportError:
+        """The error to raise for ``exc``: it names the device, and is logged.
+
+        Resets the connection first if asked. Every failure of every method
+        goes through here.
+        """
+        label = self._label
+        if isinstance(exc, TransportError):
+            error = exc
+            if not str(error).startswith(label):
+                error.args = (f"{label}: {error}",)
+        else:
+            error = TransportError(f"{label}: {what} failed: {exc}", errno=exc.errno)
+            error.__cause__ = exc
+        logger.warning("%s", error)
         if reset:
             self._reset()
-        if isinstance(exc, TransportError):
-            raise exc
-        raise TransportError(f"{self._label}: {what} failed: {exc}") from exc
+        return error
 
-    def _transport(self, what, reset=False):
-        """The connected transport, or raise NotConnected (resetting if asked)."""
-        io = self._io
-        if io is None:
-            exc = NotConnected(f"{self._label}: connection not established")
-            self._fail(exc, what, reset)
-        return io
+    def _not_connected(self, what: str, reset: bool) -> NoReturn:
+        """Raise NotConnected for ``what``, resetting first if asked."""
+        raise self._failure(NotConnected("connection not established"), what, reset)
 
     # -- socs API --------------------------------------------------------
 
-    def send(self, msg):
+    def send(self, msg: ReadableBuffer) -> None:
         """Send message to socket.
 
         All bytes are sent. If that fails, the connection is reset and the
         message sent once more; a second failure raises. If there is no
         connection (it failed earlier, or never came up) it connects first.
+        Concurrent sends never interleave their bytes.
 
         Parameters
         ----------
         msg : bytes
-            Message to send (any bytes-like object).
+            Message to send (any C-contiguous bytes-like object).
 
         Raises
         ------
         TypeError
-            ``msg`` is a ``str``: encode it first (nothing is sent and the
-            connection is left alone).
+            ``msg`` is a ``str`` (encode it first) or not a C-contiguous
+            bytes-like object. Nothing is sent, the connection is left alone.
         ConnectionError
             The message could not be sent, even after a reset.
         """
         check_message(msg)
         if self._io is None:
-            memoryview(msg)  # not bytes-like: TypeError now, not after connecting
             logger.warning("%s: connection not established", self._label)
             self._reset()
             if self._io is None:
-                raise NotConnected(f"{self._label}: unable to establish connection")
+                raise self._failure(
+                    NotConnected("unable to establish connection"), "send", False
+                )
         try:
-            self._io.sendall(msg, self.timeout)
+            self._io.sendall(msg, self._timeout)
             return
         except OSError as exc:
             logger.warning("%s: send failed: %s", self._label, exc)
         self._reset()
         if self._io is None:
-            raise NotConnected(f"{self._label}: unable to reset connection")
+            raise self._failure(NotConnected("unable to reset connection"), "send", False)
         try:
-            self._io.sendall(msg, self.timeout)
+            self._io.sendall(msg, self._timeout)
         except OSError as exc:
-            self._fail(exc, "send after reset", False)
+            raise self._failure(exc, "send after reset", False) from None
 
-    def recv(self, bufsize=4096, reset_on_error=False):
+    def recv(self, bufsize: int = 4096, reset_on_error: bool = False) -> bytes:
         """Receive response from the device.
 
         Waits up to ``timeout`` for data and returns what is there, at most
@@ -270,6 +324,8 @@ class TCPInterface:
         ----------
         bufsize : int
             Most bytes to return. Defaults to 4096; 0 returns ``b""`` at once.
+            Values over 4 MiB are taken as 4 MiB, so a huge value never
+            allocates a huge buffer.
         reset_on_error : bool
             Reset the connection (dropping buffered input) when the receive
             fails. This can clear a confused device, but some devices don't
@@ -286,40 +342,54 @@ class TCPInterface:
             No data within ``timeout`` (a ``ConnectionError``).
         ConnectionError
             Not connected, or the receive failed.
-        ValueError
-            ``bufsize`` is negative.
+        TypeError, ValueError
+            ``bufsize`` is not an integer, or is negative.
         """
-        if bufsize <= 0:
-            if bufsize == 0:
+        if type(bufsize) is not int or not 0 < bufsize <= MAX_READ:
+            bufsize = check_bufsize(bufsize)
+            if not bufsize:
                 return b""
-            raise ValueError(f"bufsize must be >= 0, not {bufsize!r}")
-        io = self._io or self._transport("recv", reset_on_error)
+        io = self._io
+        if io is None:
+            self._not_connected("recv", reset_on_error)
         try:
-            return io.recv(bufsize, self.timeout)
+            return io.recv(bufsize, self._timeout)
         except OSError as exc:
-            self._fail(exc, "recv", reset_on_error)
+            raise self._failure(exc, "recv", reset_on_error) from None
 
     # -- beyond socs -----------------------------------------------------
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
         return 0 if self._io is None else self._io.pending
 
-    def _terminators(self, terminator):
-        """``terminator``, or ``read_terminator`` if None, checked as a tuple."""
-        return check_terminators(
-            self.read_terminator if terminator is None else terminator
-        )
+    def _terminators(self, terminator: Terminator | None) -> tuple[bytes, ...]:
+        """``terminator`` (``read_terminator`` if None) checked, as a tuple.
+
+        Immutable terminators are checked once per object and remembered.
+        """
+        if terminator is None:
+            terminator = self.read_terminator
+        if terminator is self._terms_key or (terminator is self._terms and terminator):
+            return self._terms  # (an empty tuple is a bad argument, never cached)
+        terms = check_terminators(terminator)
+        if is_immutable(terminator):
+            self._terms_key, self._terms = terminator, terms
+        return terms
+
+    def _deadline_arg(self, timeout: float | None) -> float | None:
+        """A call's ``timeout``: the interface's when None, else checked."""
+        return self._timeout if timeout is None else check_timeout(timeout)
 
     def recv_until(
         self,
-        terminator=None,
+        terminator: Terminator | None = None,
         *,
-        timeout=None,
-        max_size=DEFAULT_MAX_SIZE,
-        reset_on_error=False,
-    ):
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        reset_on_error: bool = False,
+    ) -> bytes:
         """Receive one frame, up to and including its terminator.
 
         Bytes after the terminator stay buffered for the next receive. On a
@@ -333,11 +403,13 @@ class TCPInterface:
             in the stream wins (on a tie, the longer one), whatever the
             chunking. Defaults to ``read_terminator``.
         timeout : float, optional
-            Seconds for the whole call, however many chunks arrive.
-            Defaults to the interface's ``timeout``.
+            Seconds for the whole call, however many chunks arrive, and
+            however fast: the deadline is checked after every read from the
+            kernel. Defaults to the interface's ``timeout``.
         max_size : int, optional
             Longest frame accepted, terminator included. Defaults to 1 MiB
-            (also when None).
+            (also when None); a value beyond what memory can address means
+            no limit.
         reset_on_error : bool, optional
             Reset the connection (dropping buffered input) on any failure.
 
@@ -356,24 +428,33 @@ class TCPInterface:
         FrameTooLong
             No terminator within ``max_size`` bytes; they stay buffered.
         ConnectionError
-            Not connected, or the receive failed.
+            Not connected, or the receive failed (``.partial`` likewise).
+        TypeError, ValueError
+            A bad ``terminator``, ``timeout`` or ``max_size``.
         """
-        terms = self._terminators(terminator)
-        if max_size is None:
-            max_size = DEFAULT_MAX_SIZE
-        elif max_size < 1:
-            raise ValueError(f"max_size must be >= 1, not {max_size!r}")
-        io = self._io or self._transport("recv_until", reset_on_error)
+        if terminator is None:
+            terminator = self.read_terminator
+        if terminator is self._terms_key:
+            terms = self._terms
+        else:
+            terms = self._terminators(terminator)
         if timeout is None:
-            timeout = self.timeout
+            timeout = self._timeout
         else:
             timeout = check_timeout(timeout)
+        if max_size is not DEFAULT_MAX_SIZE:
+            max_size = check_max_size(max_size)
+        io = self._io
+        if io is None:
+            self._not_connected("recv_until", reset_on_error)
         try:
             return io.recv_until(terms, timeout, max_size)
         except OSError as exc:
-            self._fail(exc, "recv_until", reset_on_error)
+            raise self._failure(exc, "recv_until", reset_on_error) from None
 
-    def recv_exactly(self, n, *, timeout=None, reset_on_error=False):
+    def recv_exactly(
+        self, n: int, *, timeout: float | None = None, reset_on_error: bool = False
+    ) -> bytes:
         """Receive exactly ``n`` bytes, for fixed-length binary replies.
 
         Parameters
@@ -381,31 +462,45 @@ class TCPInterface:
         n : int
             How many bytes; 0 returns ``b""`` at once.
         timeout : float, optional
-            Seconds for the whole call. Defaults to the interface's
-            ``timeout``.
+            Seconds for the whole call (checked after every kernel read, as
+            for :meth:`recv_until`). Defaults to the interface's ``timeout``.
         reset_on_error : bool, optional
             Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        bytes
+            The ``n`` bytes.
 
         Raises
         ------
         TransportTimeout, IncompleteRead
             As for :meth:`recv_until`: the bytes stay buffered, and
             ``.partial`` is a copy.
-        ValueError
-            ``n`` is negative.
+        ConnectionError
+            Not connected, or the receive failed.
+        TypeError, ValueError
+            ``n`` is not an integer, or is negative or over ``sys.maxsize``.
         """
-        if n <= 0:
-            if n == 0:
-                return b""
-            raise ValueError(f"n must be >= 0, not {n!r}")
-        io = self._io or self._transport("recv_exactly", reset_on_error)
-        timeout = self.timeout if timeout is None else check_timeout(timeout)
+        n = check_count(n)
+        if n == 0:
+            return b""
+        timeout = self._deadline_arg(timeout)
+        io = self._io
+        if io is None:
+            self._not_connected("recv_exactly", reset_on_error)
         try:
             return io.recv_exactly(n, timeout)
         except OSError as exc:
-            self._fail(exc, "recv_exactly", reset_on_error)
+            raise self._failure(exc, "recv_exactly", reset_on_error) from None
 
-    def recv_into(self, buffer, nbytes=0, *, timeout=None):
+    def recv_into(
+        self,
+        buffer: WriteableBuffer,
+        nbytes: int = 0,
+        *,
+        timeout: float | None = None,
+    ) -> int:
         """Receive into a caller's buffer without copying; return the count.
 
         For high-rate streams: reuse one ``bytearray``, ``memoryview`` or
@@ -425,6 +520,16 @@ class TCPInterface:
         -------
         int
             Bytes received; 0 once the device has closed the connection.
+
+        Raises
+        ------
+        TransportTimeout
+            Nothing arrived within the timeout.
+        ConnectionError
+            Not connected, or the receive failed.
+        TypeError, ValueError
+            ``buffer`` is not writable and C-contiguous, or ``nbytes`` does
+            not fit it.
         """
         try:
             view = memoryview(buffer).cast("B")
@@ -439,6 +544,8 @@ class TCPInterface:
                 f"{type(buffer).__name__}"
             )
         size = len(view)
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+            raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
         if nbytes == 0:
             nbytes = size
         elif not 0 < nbytes <= size:
@@ -447,14 +554,16 @@ class TCPInterface:
             )
         if nbytes == 0:
             return 0
-        io = self._io or self._transport("recv_into")
-        timeout = self.timeout if timeout is None else check_timeout(timeout)
+        timeout = self._deadline_arg(timeout)
+        io = self._io
+        if io is None:
+            self._not_connected("recv_into", False)
         try:
             return io.recv_into(view, nbytes, timeout)
         except OSError as exc:
-            self._fail(exc, "recv_into", False)
+            raise self._failure(exc, "recv_into", False) from None
 
-    def clear(self, quiet=0.0):
+    def clear(self, quiet: float = 0.0, *, timeout: float | None = None) -> int:
         """Discard stale input: the buffer and what the socket holds.
 
         Parameters
@@ -463,42 +572,61 @@ class TCPInterface:
             With ``quiet > 0``, keep discarding until the device has been
             silent for ``quiet`` seconds (the drain-before-command idiom).
             Defaults to 0: only what has already arrived.
+        timeout : float, optional
+            Most seconds to spend, for a device that never falls silent.
+            Defaults to the interface's ``timeout``; when that is None too,
+            it keeps discarding as long as the device talks.
 
         Returns
         -------
-        bytes
-            What was discarded, for logging.
+        int
+            How many bytes were discarded. The log (INFO) quotes the first
+            80 of them; memory use stays bounded however many there are.
         """
-        quiet = check_timeout(quiet, "quiet")
+        quiet = check_quiet(quiet)
+        timeout = self._deadline_arg(timeout)
         io = self._io
         if io is None:
-            return b""
+            return 0
+        started = time.monotonic()
         try:
-            discarded = io.drain()
+            count, head = io.drain(PREVIEW, timeout)
             while quiet:
+                wait = quiet
+                if timeout is not None:
+                    wait = min(quiet, started + timeout - time.monotonic())
+                    if wait <= 0:
+                        break
                 try:
-                    chunk = io.recv(_CLEAR_CHUNK, quiet)
+                    chunk = io.recv(CHUNK_SIZE, wait)
                 except TransportTimeout:
-                    break
+                    break  # silent for `wait`: quiet, or out of time
                 if not chunk:
                     break
-                discarded += chunk
+                if len(head) < PREVIEW:
+                    head += chunk[: PREVIEW - len(head)]
+                count += len(chunk)
         except OSError as exc:
-            self._fail(exc, "clear", False)
-        if discarded:
+            raise self._failure(exc, "clear", False) from None
+        if count:
             logger.info(
-                "%s: discarded %d stale bytes: %r",
-                self._label,
-                len(discarded),
-                discarded[:80],
+                "%s: discarded %d stale bytes: %r", self._label, count, head
             )
-        return discarded
+        return count
 
-    def query(self, msg, *, terminator=None, timeout=None, clear=True):
+    def query(
+        self,
+        msg: ReadableBuffer,
+        *,
+        terminator: Terminator | None = None,
+        timeout: float | None = None,
+        clear: bool = True,
+    ) -> bytes:
         """Send a command and return its reply, without the terminator.
 
         Holds a per-instance lock, so queries from several threads never
-        interleave one's request with another's reply.
+        interleave one's request with another's reply. Every argument is
+        checked before anything is sent.
 
         Parameters
         ----------
@@ -521,23 +649,19 @@ class TCPInterface:
 
         Raises
         ------
-        TypeError
-            ``msg`` is a ``str``: encode it first.
+        TypeError, ValueError
+            A bad argument: nothing was sent.
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
         check_message(msg)
         terms = self._terminators(terminator)
+        self._deadline_arg(timeout)  # checked now; recv_until reads it again
+        command = b"".join((msg, self.write_terminator))
         with self._query_lock:
             if clear:
                 self.clear()
-            self.send(b"".join((msg, self.write_terminator)))
+            self.send(command)
             reply = self.recv_until(terms, timeout=timeout)
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]
-
-
-if _backend.accelerate is not None:
-    # Bytes already received skip the Python frame on compiled transports;
-    # everything else still runs the methods above (see _transport_c).
-    _backend.accelerate(TCPInterface)

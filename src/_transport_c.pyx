@@ -4,7 +4,9 @@
 Same contract as ``socs_tcp._transport_py`` (read that module for the
 semantics). Here every blocking syscall runs with the GIL released, sends and
 receives use ``MSG_DONTWAIT`` so the socket's own timeout mode does not
-matter, and the receive buffer is plain C memory.
+matter, and the receive buffer is plain C memory. Python's signal handlers
+run only where this module calls them, after EINTR, so bytes a kernel read
+returned are always in the buffer before a handler can raise.
 """
 
 from cpython.buffer cimport (
@@ -15,9 +17,8 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.object cimport PyObject
-from cpython.weakref cimport PyWeakref_GET_OBJECT
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport free, realloc
@@ -37,23 +38,42 @@ cdef extern from "Python.h":
     int _resize_bytes "_PyBytes_Resize"(PyObject **, Py_ssize_t) except -1
     void _decref "Py_DECREF"(PyObject *)
 
-import os
-import weakref
+import threading
 
+from socs_tcp._limits import CHUNK_SIZE, MAX_READ
 from socs_tcp.errors import (
+    ConnectionLost,
     FrameTooLong,
     IncompleteRead,
+    NotConnected,
     TransportTimeout,
     second_receiver,
-    socket_closed,
 )
 
-#: How much a buffered read asks the kernel for at once.
-CHUNK_SIZE = 65536
+__all__ = ["CHUNK_SIZE", "Transport"]
+
 cdef Py_ssize_t _CHUNK = CHUNK_SIZE
+cdef Py_ssize_t _MAX_READ = MAX_READ
 # An emptied buffer larger than this is freed, so one big frame does not
 # pin its memory for the life of the connection.
 cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
+
+# What _io returns instead of a count when the deadline passed first.
+cdef enum:
+    EXPIRED = -1
+
+# Which syscall _io makes.
+cdef enum Op:
+    SEND
+    RECV
+
+# Which receive _receive runs.
+cdef enum Receive:
+    RECV_SOME
+    RECV_UNTIL
+    RECV_EXACTLY
+    RECV_INTO
+    DRAIN
 
 
 cdef inline double _now() noexcept nogil:
@@ -70,7 +90,10 @@ cdef inline double _deadline(object timeout) except? -1.0:
 
 
 cdef inline int _remaining_ms(double deadline) noexcept nogil:
-    """Milliseconds left for poll(), rounded up; -1 waits forever."""
+    """Milliseconds left for poll(), rounded up; -1 waits forever.
+
+    A wait longer than poll() can express is cut short; the caller polls again.
+    """
     cdef double left
     if deadline == INFINITY:
         return -1
@@ -78,24 +101,8 @@ cdef inline int _remaining_ms(double deadline) noexcept nogil:
     if left <= 0:
         return 0
     if left > 2147483647.0:
-        return -1
+        return 2147483647
     return <int>left
-
-
-cdef inline Py_ssize_t _recv_now(int fd, char *dest, Py_ssize_t n, int *err) noexcept nogil:
-    """One non-blocking recv(); errno saved at once into ``err``.
-
-    Callers test EAGAIN only: EWOULDBLOCK equals it on Linux and the BSDs,
-    and testing both makes the C compiler reject a duplicate switch case.
-    """
-    cdef Py_ssize_t got = recv(fd, dest, <size_t>n, MSG_DONTWAIT)
-    err[0] = errno
-    return got
-
-
-cdef object _os_error(int err):
-    # OSError(errno, ...) picks the subclass (ConnectionResetError, ...).
-    return OSError(err, os.strerror(err))
 
 
 cdef class Transport:
@@ -111,21 +118,18 @@ cdef class Transport:
     backend = "cython"
 
     cdef object _sock
+    cdef object _send_lock
     cdef char *_buf
     cdef Py_ssize_t _start, _end, _cap
     cdef bint _awaiting_reply
     cdef bint _receiving
-    # TCPInterface.recv and recv_until shortcuts, made on first use.
-    cdef object _recv_shortcut
-    cdef object _recv_until_shortcut
-    cdef object __weakref__
+    cdef bint _closed
 
     def __cinit__(self, sock):
         self._sock = sock
+        self._send_lock = threading.Lock()
         self._buf = NULL
         self._start = self._end = self._cap = 0
-        self._awaiting_reply = False
-        self._receiving = False
 
     def __dealloc__(self):
         free(self._buf)
@@ -135,7 +139,14 @@ cdef class Transport:
         """Number of received bytes buffered and not yet returned."""
         return self._end - self._start
 
+    def close(self):
+        """Refuse every call from now on; a call in progress raises NotConnected."""
+        self._closed = True
+
     # -- buffer ----------------------------------------------------------
+
+    cdef bytes _peek(self):
+        return PyBytes_FromStringAndSize(self._buf + self._start, self._end - self._start)
 
     cdef bytes _take(self, Py_ssize_t n):
         """Remove and return the first ``n`` buffered bytes."""
@@ -175,204 +186,170 @@ cdef class Transport:
         self._end = used
         return 0
 
-    # -- waiting ---------------------------------------------------------
+    # -- the kernel ------------------------------------------------------
+    #
+    # All errno handling is here: _wait for poll(), _io for send()/recv().
 
     cdef int _fileno(self) except -1:
         cdef int fd = self._sock.fileno()
-        if fd < 0:
-            raise socket_closed()
+        if fd < 0 or self._closed:
+            raise NotConnected.closed()
         return fd
 
-    cdef int _interrupted(self) except -1:
-        """After EINTR: run Python's signal handlers (they may raise)."""
-        PyErr_CheckSignals()
-        return 0
+    cdef int _failed(self, int err, bint receiving) except -1:
+        """Raise for ``err`` after a syscall: EINTR runs the signal handlers.
 
-    cdef int _wait(self, int fd, short events, double deadline) except -1:
-        """Block until ``fd`` is ready for ``events`` or the deadline passes."""
+        A failed receive's exception carries the buffered bytes (a frame's
+        start), as the pure-Python transport's does.
+        """
+        self._fileno()  # closed during the call: that, not its symptom
+        if err == EINTR:
+            PyErr_CheckSignals()  # a handler's exception propagates from here
+            return 0
+        raise ConnectionLost.from_errno(err, self._peek() if receiving else b"")
+
+    cdef int _wait(self, short events, double deadline) except -1:
+        """1 once the socket is ready for ``events``; 0 if the deadline passes first."""
         cdef pollfd p
         cdef int rc, err, ms
-        p.fd = fd
         p.events = events
         while True:
+            p.fd = self._fileno()
             ms = _remaining_ms(deadline)
             with nogil:
                 rc = poll(&p, 1, ms)
                 err = errno
             if rc > 0:
-                return 0
+                self._fileno()  # closed while waiting?
+                return 1
             if rc == 0:
-                raise TransportTimeout.expired(b"" if events == POLLOUT else self._peek())
-            if err != EINTR:
-                raise _os_error(err)
-            self._interrupted()
-            p.fd = self._fileno()
-
-    cdef bytes _peek(self):
-        return PyBytes_FromStringAndSize(self._buf + self._start, self._end - self._start)
-
-    cdef Py_ssize_t _read_kernel(self, char *dest, Py_ssize_t n, double deadline) except -1:
-        """One recv() of at most ``n`` bytes into ``dest`` once data is there.
-
-        Returns 0 at EOF. Right after a send, waits first: the reply cannot
-        be there yet, and this saves the failed read.
-        """
-        cdef int fd = self._fileno()
-        cdef Py_ssize_t got
-        cdef int err
-        if self._awaiting_reply:
-            self._wait(fd, POLLIN, deadline)
-        self._awaiting_reply = False
-        while True:
-            with nogil:
-                got = _recv_now(fd, dest, n, &err)
-            if got >= 0:
-                return got
-            if err == EAGAIN:
-                self._wait(fd, POLLIN, deadline)
-            elif err == EINTR:
-                self._interrupted()
+                self._fileno()
+                if _now() >= deadline:
+                    return 0
             else:
-                raise _os_error(err)
+                self._failed(err, events == POLLIN)
+
+    cdef Py_ssize_t _io(self, Op op, char *p, Py_ssize_t n, double deadline, bint wait) except -2:
+        """One send() or recv() of at most ``n`` bytes; the count (recv: 0 at EOF).
+
+        Retries after EINTR; after EAGAIN, waits for readiness if ``wait``,
+        else returns EXPIRED at once. EXPIRED also when the deadline passes.
+        """
+        cdef int fd, err
+        cdef Py_ssize_t got
+        cdef short events = POLLOUT if op == SEND else POLLIN
+        while True:
             fd = self._fileno()
+            with nogil:
+                if op == SEND:
+                    got = send(fd, p, <size_t>n, MSG_NOSIGNAL | MSG_DONTWAIT)
+                else:
+                    got = recv(fd, p, <size_t>n, MSG_DONTWAIT)
+                err = errno
+            if got >= 0:
+                self._fileno()  # closed during the call: its bytes go with it
+                return got
+            # EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both
+            # makes the C compiler reject a duplicate case.
+            if err != EAGAIN:
+                self._failed(err, op == RECV)
+            elif not wait or not self._wait(events, deadline):
+                return EXPIRED
 
-    cdef Py_ssize_t _read_ready(self, char *dest, Py_ssize_t n) except -1:
-        """One recv() that never waits: the count, or -2 if nothing is there."""
-        cdef int fd = self._fileno()
-        cdef Py_ssize_t got
-        cdef int err
-        with nogil:
-            got = _recv_now(fd, dest, n, &err)
-        if got >= 0:
-            return got
-        if err == EINTR:
-            self._interrupted()
-        elif err != EAGAIN:
-            raise _os_error(err)
-        return -2
+    cdef Py_ssize_t _read(self, char *dest, Py_ssize_t n, double deadline) except -2:
+        """One recv() once data is there; EXPIRED if the deadline passes first.
 
-    cdef int _fill(self, double deadline) except -1:
-        """Append one kernel read to the buffer; IncompleteRead at EOF."""
+        Right after a send, waits first: the reply cannot be there yet, and
+        this saves the failed read.
+        """
+        if self._awaiting_reply:
+            self._awaiting_reply = False
+            if not self._wait(POLLIN, deadline):
+                return EXPIRED
+        return self._io(RECV, dest, n, deadline, True)
+
+    cdef int _fill(self, double deadline, Py_ssize_t size) except -1:
+        """Append one kernel read of at most ``size`` bytes to the buffer.
+
+        0 when the deadline passed first; IncompleteRead at EOF.
+        """
         cdef Py_ssize_t got
-        self._reserve(_CHUNK)
-        got = self._read_kernel(self._buf + self._end, self._cap - self._end, deadline)
+        self._reserve(size)
+        got = self._read(self._buf + self._end, size, deadline)
+        if got == EXPIRED:
+            return 0
         if got == 0:
             raise IncompleteRead.at_eof(self._peek())
         self._end += got
-        return 0
+        return 1
 
     # -- sending ---------------------------------------------------------
 
     def sendall(self, data, timeout):
         """Send every byte of ``data`` before ``timeout`` seconds pass."""
         cdef Py_buffer view
-        cdef const char *p
-        cdef Py_ssize_t left, sent
-        cdef int fd, err
+        cdef Py_ssize_t done = 0, sent
         cdef double deadline = _deadline(timeout)
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            p = <const char *>view.buf
-            left = view.len
-            fd = self._fileno()
-            while True:
-                with nogil:
-                    sent = send(fd, p, <size_t>left, MSG_NOSIGNAL | MSG_DONTWAIT)
-                    err = errno
-                if sent >= 0:
-                    p += sent
-                    left -= sent
-                    if left == 0:
-                        break
-                    self._wait(fd, POLLOUT, deadline)
-                elif err == EAGAIN:
-                    self._wait(fd, POLLOUT, deadline)
-                elif err == EINTR:
-                    self._interrupted()
-                else:
-                    raise _os_error(err)
-                fd = self._fileno()
+            with self._send_lock:
+                while done < view.len:
+                    sent = self._io(SEND, <char *>view.buf + done, view.len - done, deadline, True)
+                    if sent == EXPIRED:
+                        raise TransportTimeout.unsent(timeout, done, view.len)
+                    done += sent
         finally:
             PyBuffer_Release(&view)
         self._awaiting_reply = True
 
     # -- receiving -------------------------------------------------------
     #
-    # Each public method claims the buffer for its whole call: a second
-    # thread receiving at the same time could otherwise move or reallocate
-    # the buffer under a recv() running without the GIL.
+    # Every receive runs in _receive, which holds the buffer for the call: a
+    # second thread receiving at the same time could otherwise move or
+    # reallocate the buffer under a recv() running without the GIL.
 
-    cdef int _claim(self) except -1:
+    cdef object _receive(
+        self, Receive what, Py_ssize_t n, timeout, tuple terms=None, buffer=None
+    ):
+        """Run one receive while holding the buffer; refuse a second receiver."""
         if self._receiving:
             raise second_receiver()
         self._receiving = True
-        return 0
-
-    def discard(self):
-        """Empty the receive buffer; return what it held."""
-        self._claim()
         try:
-            return self._take(self._end - self._start)
+            if what == RECV_UNTIL:
+                return self._recv_until(terms, timeout, n)
+            if what == RECV_SOME:
+                return self._recv(n, timeout)
+            if what == RECV_EXACTLY:
+                return self._recv_exactly(n, timeout)
+            if what == RECV_INTO:
+                return self._recv_into(buffer, n, timeout)
+            return self._drain(n, timeout)
         finally:
             self._receiving = False
 
     def recv(self, Py_ssize_t bufsize, timeout):
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
-        self._claim()
-        try:
-            return self._recv(bufsize, timeout, True)
-        finally:
-            self._receiving = False
-
-    def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
-        """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
-        cdef Py_buffer view
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
-        self._claim()
-        try:
-            if not 0 <= nbytes <= view.len:
-                raise ValueError(f"nbytes={nbytes} does not fit a {view.len}-byte buffer")
-            return self._recv_into(<char *>view.buf, nbytes, timeout)
-        finally:
-            self._receiving = False
-            PyBuffer_Release(&view)
+        return self._receive(RECV_SOME, bufsize, timeout)
 
     def recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
         """Return the next frame, up to and including its terminator."""
-        self._claim()
-        try:
-            return self._recv_until(terminators, timeout, max_size)
-        finally:
-            self._receiving = False
+        return self._receive(RECV_UNTIL, max_size, timeout, terminators)
 
     def recv_exactly(self, Py_ssize_t n, timeout):
         """Return exactly ``n`` bytes."""
-        self._claim()
-        try:
-            return self._recv_exactly(n, timeout)
-        finally:
-            self._receiving = False
+        return self._receive(RECV_EXACTLY, n, timeout)
 
-    def drain(self):
-        """Return and forget everything buffered or already in the kernel."""
-        cdef Py_ssize_t got
-        self._claim()
-        try:
-            while True:
-                self._reserve(_CHUNK)
-                got = self._read_ready(self._buf + self._end, self._cap - self._end)
-                if got <= 0:  # nothing more there (-2), or EOF (0)
-                    break
-                self._end += got
-            return self._take(self._end - self._start)
-        finally:
-            self._receiving = False
+    def recv_into(self, buffer, Py_ssize_t nbytes, timeout):
+        """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
+        return self._receive(RECV_INTO, nbytes, timeout, None, buffer)
 
-    cdef object _recv(self, Py_ssize_t bufsize, timeout, bint wait):
-        """Buffered bytes first, else one kernel read into a new bytes object.
+    def drain(self, Py_ssize_t preview, timeout):
+        """Discard the buffer and what the kernel holds now; (count, head)."""
+        return self._receive(DRAIN, preview, timeout)
 
-        Without ``wait``, returns None where it would have to wait.
-        """
+    cdef object _recv(self, Py_ssize_t bufsize, timeout):
+        """Buffered bytes first, else one kernel read into a new bytes object."""
         cdef PyObject *raw
         cdef Py_ssize_t got
         if self._end > self._start:
@@ -381,30 +358,37 @@ cdef class Transport:
         # socket.recv does.
         raw = _new_bytes(NULL, bufsize)
         try:
-            if wait:
-                got = self._read_kernel(_bytes_data(raw), bufsize, _deadline(timeout))
-            else:
-                got = self._read_ready(_bytes_data(raw), bufsize)
+            got = self._read(_bytes_data(raw), bufsize, _deadline(timeout))
         except BaseException:
             _decref(raw)
             raise
-        if got < 0:
+        if got == EXPIRED:
             _decref(raw)
-            return None
+            raise TransportTimeout.expired(timeout)
         if got != bufsize:
             _resize_bytes(&raw, got)  # on failure it frees raw and raises
         out = <object>raw  # takes a reference; give back the one we held
         _decref(raw)
         return out
 
-    cdef Py_ssize_t _recv_into(self, char *dest, Py_ssize_t nbytes, timeout) except -1:
-        cdef Py_ssize_t n
-        if self._end > self._start:
-            n = min(nbytes, self._end - self._start)
-            memcpy(dest, self._buf + self._start, n)
-            self._consume(n)
-            return n
-        return self._read_kernel(dest, nbytes, _deadline(timeout))
+    cdef object _recv_into(self, buffer, Py_ssize_t nbytes, timeout):
+        cdef Py_buffer view
+        cdef Py_ssize_t got
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        try:
+            if not 0 <= nbytes <= view.len:
+                raise ValueError(f"nbytes={nbytes} does not fit a {view.len}-byte buffer")
+            if self._end > self._start:
+                got = min(nbytes, self._end - self._start)
+                memcpy(view.buf, self._buf + self._start, got)
+                self._consume(got)
+                return got
+            got = self._read(<char *>view.buf, nbytes, _deadline(timeout))
+            if got == EXPIRED:
+                raise TransportTimeout.expired(timeout)
+            return got
+        finally:
+            PyBuffer_Release(&view)
 
     cdef Py_ssize_t _frame_end(self, tuple terminators, Py_ssize_t scanned):
         """Offset just past the earliest complete terminator, or -1."""
@@ -430,195 +414,55 @@ cdef class Transport:
     cdef bytes _recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
         cdef Py_ssize_t scanned = 0, end
         cdef double deadline = INFINITY
-        cdef bint timed = False
+        cdef bint reading = False
         while True:
             end = self._frame_end(terminators, scanned)
-            if end < 0 and self._end - self._start < max_size:
-                scanned = self._end - self._start
-                if not timed:
-                    deadline = _deadline(timeout)
-                    timed = True
-                self._fill(deadline)
-                continue
-            if end < 0 or end > max_size:
-                raise FrameTooLong.beyond(max_size, terminators, self._peek())
-            return self._take(end)
+            if end >= 0 or self._end - self._start >= max_size:
+                break
+            scanned = self._end - self._start
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _now() >= deadline:
+                raise TransportTimeout.expired(timeout, self._peek())
+            if not self._fill(deadline, _CHUNK):
+                raise TransportTimeout.expired(timeout, self._peek())
+        if end < 0 or end > max_size:
+            raise FrameTooLong.beyond(max_size, terminators, self._peek())
+        return self._take(end)
 
     cdef bytes _recv_exactly(self, Py_ssize_t n, timeout):
-        cdef double deadline
-        if self._end - self._start < n:
-            deadline = _deadline(timeout)
-            self._reserve(n - (self._end - self._start))
-            while self._end - self._start < n:
-                self._fill(deadline)
+        cdef double deadline = INFINITY
+        cdef bint reading = False
+        cdef Py_ssize_t size
+        while self._end - self._start < n:
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _now() >= deadline:
+                raise TransportTimeout.expired(timeout, self._peek())
+            size = min(max(_CHUNK, n - (self._end - self._start)), _MAX_READ)
+            if not self._fill(deadline, size):
+                raise TransportTimeout.expired(timeout, self._peek())
         return self._take(n)
 
-
-
-cdef bint _immutable(object terminator):
-    """Whether a terminator can be cached by identity (no bytearrays)."""
-    if type(terminator) is bytes:
-        return True
-    if type(terminator) is tuple:
-        return all(type(t) is bytes for t in terminator)
-    return False
-
-
-# -- shortcuts for TCPInterface ------------------------------------------------
-#
-# A Python method costs more per call than reading a buffered line takes, so
-# on this transport TCPInterface.recv and recv_until go through the
-# shortcuts below. Each serves only the case that has no policy in it (the
-# bytes are already there) and hands everything else to the Python method,
-# which stays the one implementation of validation, waiting, logging and
-# resets. References to the interface and transport are weak: no cycles, so
-# a dropped interface is freed, and its socket closed, at once.
-
-cdef object _DEFAULT = object()  # "argument not given"
-
-
-cdef inline object _deref(object ref):
-    """The referent of weakref ``ref`` (None once it is gone), without a call."""
-    return <object>PyWeakref_GET_OBJECT(ref)
-
-
-cdef class _Shortcut:
-    cdef object _owner   # weakref to the interface
-    cdef object _io      # weakref to its transport
-    cdef object _method  # the Python method it stands in for
-
-    @property
-    def __wrapped__(self):
-        return self._method
-
-    @property
-    def __doc__(self):
-        return self._method.__doc__
-
-    def __repr__(self):
-        return f"<{self._method.__name__} of {_deref(self._owner)!r}>"
-
-
-cdef class RecvShortcut(_Shortcut):
-    """``TCPInterface.recv``: bytes already there are returned from C."""
-
-    cdef object _bufsize  # the method's default bufsize
-
-    def __call__(self, bufsize=_DEFAULT, reset_on_error=False):
-        cdef Transport io = <Transport>_deref(self._io)
-        owner = _deref(self._owner)
-        if bufsize is _DEFAULT:
-            bufsize = self._bufsize
-        if (
-            io is not None
-            and type(bufsize) is int
-            and bufsize > 0
-            and not io._receiving
-            and not io._awaiting_reply
-        ):
-            io._receiving = True
-            try:
-                data = io._recv(bufsize, None, False)
-            except OSError as exc:
-                owner._fail(exc, "recv", reset_on_error)
-            finally:
-                io._receiving = False
-            if data is not None:
-                return data
-            io._awaiting_reply = True  # nothing there yet: the method waits first
-        return self._method(owner, bufsize, reset_on_error)
-
-
-cdef class RecvUntilShortcut(_Shortcut):
-    """``TCPInterface.recv_until``: a whole buffered frame is returned from C."""
-
-    cdef object _terms_for  # the terminator object that _terms was made from
-    cdef tuple _terms
-    cdef object _max_size   # the method's default max_size
-
-    def __call__(
-        self, terminator=None, *, timeout=None, max_size=None, reset_on_error=False
-    ):
-        cdef Transport io = <Transport>_deref(self._io)
-        cdef Py_ssize_t end
-        if timeout is None and io is not None and io._end > io._start:
-            if not io._receiving:
-                if terminator is None:
-                    key = _deref(self._owner).read_terminator
-                else:
-                    key = terminator
-                if key is not self._terms_for and _immutable(key):
-                    # Checked once per terminator object, as the method does.
-                    self._terms = _deref(self._owner)._terminators(key)
-                    self._terms_for = key
-                if key is self._terms_for:
-                    end = io._frame_end(self._terms, 0)
-                    if 0 < end <= (self._max_size if max_size is None else max_size):
-                        return io._take(end)
-        return self._method(
-            _deref(self._owner),
-            terminator,
-            timeout=timeout,
-            max_size=max_size,
-            reset_on_error=reset_on_error,
-        )
-
-
-cdef class FastPath:
-    """Descriptor standing in for a ``TCPInterface`` method.
-
-    On an interface whose transport is this compiled one, attribute access
-    returns that transport's shortcut for the method; otherwise (and on the
-    class) the plain Python method. A subclass override or a
-    ``mock.patch.object`` of the class attribute replaces this descriptor,
-    so both keep working as with any method.
-    """
-
-    cdef object _method
-    cdef object _kind  # the shortcut class
-
-    def __init__(self, method, kind):
-        self._method = method
-        self._kind = kind
-
-    @property
-    def __wrapped__(self):
-        return self._method
-
-    def __get__(self, obj, objtype):
-        cdef Transport transport
-        cdef _Shortcut shortcut
-        if obj is None:
-            return self._method
-        io = getattr(obj, "_io", None)
-        if type(io) is not Transport:
-            return self._method.__get__(obj, objtype)
-        transport = <Transport>io
-        if self._kind is RecvShortcut:
-            shortcut = transport._recv_shortcut
-        else:
-            shortcut = transport._recv_until_shortcut
-        if shortcut is None:
-            shortcut = self._shortcut_for(obj, transport)
-        return shortcut
-
-    cdef _Shortcut _shortcut_for(self, obj, Transport transport):
-        cdef _Shortcut shortcut = self._kind.__new__(self._kind)
-        shortcut._owner = weakref.ref(obj)
-        shortcut._io = weakref.ref(transport)
-        shortcut._method = self._method
-        if self._kind is RecvShortcut:
-            (<RecvShortcut>shortcut)._bufsize = self._method.__defaults__[0]
-            transport._recv_shortcut = shortcut
-        else:
-            (<RecvUntilShortcut>shortcut)._max_size = (
-                self._method.__kwdefaults__["max_size"]
-            )
-            transport._recv_until_shortcut = shortcut
-        return shortcut
-
-
-def accelerate(cls):
-    """Put the shortcuts in front of ``cls.recv`` and ``cls.recv_until``."""
-    cls.recv = FastPath(cls.__dict__["recv"], RecvShortcut)
-    cls.recv_until = FastPath(cls.__dict__["recv_until"], RecvUntilShortcut)
+    cdef tuple _drain(self, Py_ssize_t preview, timeout):
+        cdef Py_ssize_t count = self._end - self._start, got
+        cdef bytes head = self._take(min(preview, count))
+        cdef double deadline = _deadline(timeout)
+        self._consume(self._end - self._start)
+        while True:
+            # Read into the free space and forget it: memory stays bounded.
+            self._reserve(_CHUNK)
+            got = self._io(RECV, self._buf + self._end, _CHUNK, 0.0, False)
+            if got <= 0:  # nothing more there (EXPIRED), or EOF (0)
+                break
+            if len(head) < preview:
+                head += PyBytes_FromStringAndSize(
+                    self._buf + self._end, min(got, preview - len(head))
+                )
+            count += got
+            if _now() >= deadline:
+                break
+        self._awaiting_reply = False
+        return count, head

@@ -5,6 +5,7 @@ split of the incoming bytes yields the same frames and loses nothing.
 """
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -172,14 +173,16 @@ def test_recv_into_honours_nbytes_and_returns_zero_at_eof(device):
 # -- clear and query -----------------------------------------------------------
 
 
-def test_clear_discards_buffered_and_pending_input(device):
+def test_clear_discards_buffered_and_pending_input(device, caplog):
     iface, peer = device
     peer.sendall(b"old reply\nand more")
     assert iface.recv_until() == b"old reply\n"
     peer.sendall(b" still")
     time.sleep(0.05)
-    assert iface.clear() == b"and more still"
+    with caplog.at_level(logging.INFO, logger="socs_tcp"):
+        assert iface.clear() == len(b"and more still")
     assert iface.pending == 0
+    assert "14 stale bytes: b'and more still'" in caplog.records[-1].getMessage()
 
 
 def test_clear_with_quiet_waits_for_the_line_to_go_silent(device):
@@ -193,8 +196,33 @@ def test_clear_with_quiet_waits_for_the_line_to_go_silent(device):
     talker = threading.Thread(target=chatter)
     talker.start()
     time.sleep(0.01)
-    assert iface.clear(quiet=0.3) == b"noise;" * 4
+    assert iface.clear(quiet=0.3) == len(b"noise;" * 4)
     talker.join(BOUND)
+
+
+def test_clear_gives_up_on_a_device_that_never_pauses(device):
+    # A firehose never goes quiet: clear() ends at its timeout, counting
+    # what it dropped without keeping it.
+    iface, peer = device
+    stop = threading.Event()
+
+    def firehose():
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                peer.sendall(b"x" * 4096)
+
+    talker = threading.Thread(target=firehose)
+    talker.start()
+    try:
+        start = time.monotonic()
+        count = iface.clear(quiet=0.2, timeout=0.5)
+        took = time.monotonic() - start
+    finally:
+        stop.set()
+        iface.close()
+        talker.join(BOUND)
+    assert 0.4 < took < 2.0
+    assert count > 4096
 
 
 def reply_upper(conn, delay_first=0.0):
