@@ -135,7 +135,12 @@ def check_terminators(terminator: Terminator) -> tuple[bytes, ...]:
 
 
 def is_immutable(terminator: object) -> bool:
-    """Whether checked terminators can be cached by the object's identity."""
+    """Whether checked terminators can be cached by the object's identity.
+
+    Both transports keep the last immutable terminator object they were given
+    and its checked form, so a driver passing the same bytes on every call
+    pays for the check once.
+    """
     if type(terminator) is bytes:
         return True
     return type(terminator) is tuple and all(type(t) is bytes for t in terminator)

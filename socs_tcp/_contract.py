@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import ClassVar, Protocol
 
-from socs_tcp._types import ReadableBuffer
+from socs_tcp._types import ReadableBuffer, Terminator
 
 
 class Transport(Protocol):
@@ -50,9 +50,13 @@ class Transport(Protocol):
         ...
 
     def recv_until(
-        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
+        self, terminator: Terminator, timeout: float | None, max_size: int
     ) -> bytes:
-        """The next frame, up to and including the first completed terminator."""
+        """The next frame, up to and including the first completed terminator.
+
+        ``terminator`` is checked with ``_checks.check_terminators``; the last
+        immutable one is remembered by identity, so the check runs once.
+        """
         ...
 
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:

@@ -47,7 +47,8 @@ import time
 from typing import Any, Callable, ClassVar, TypeVar, cast
 
 from socs_tcp._limits import CHUNK_SIZE, MAX_READ
-from socs_tcp._types import ReadableBuffer
+from socs_tcp._checks import check_terminators, is_immutable
+from socs_tcp._types import ReadableBuffer, Terminator
 from socs_tcp.errors import (
     ConnectionLost,
     FrameTooLong,
@@ -71,6 +72,8 @@ _MAX_POLL_MS = 2**31 - 1
 _SLACK = 0.001
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+_UNSET = object()  # no terminator remembered yet
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -153,6 +156,8 @@ class Transport:
         "_receiving",
         "_closed",
         "_send_lock",
+        "_terms_key",
+        "_terms",
         "_read_poller",
         "_write_poller",
     )
@@ -166,6 +171,9 @@ class Transport:
         self._receiving = False
         self._closed = False
         self._send_lock = threading.Lock()
+        # The last immutable terminator object recv_until was given, checked.
+        self._terms_key: object = _UNSET
+        self._terms: tuple[bytes, ...] = ()
         # One poller per direction, made once; each is used by one thread at
         # a time (one receiver; senders hold _send_lock).
         self._read_poller = select.poll()
@@ -351,16 +359,26 @@ class Transport:
             raise TransportTimeout.expired(timeout)
         return cast(int, count)
 
+    def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
+        """``terminator`` checked; the last immutable one is remembered."""
+        if terminator is self._terms_key:
+            return self._terms
+        terms = check_terminators(terminator)
+        if is_immutable(terminator):
+            self._terms_key, self._terms = terminator, terms
+        return terms
+
     @_receiver
     def recv_until(
-        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
+        self, terminator: Terminator, timeout: float | None, max_size: int
     ) -> bytes:
         """Return the next frame, up to and including its terminator.
 
         Parameters
         ----------
-        terminators : tuple of bytes
-            Non-empty terminators; the one whose match completes first wins.
+        terminator : bytes or tuple of bytes
+            What ends the frame; of several, the match that completes first
+            wins. Checked here (``check_terminators``), once per object.
         timeout : float or None
             Seconds for the whole call.
         max_size : int
@@ -375,6 +393,7 @@ class Transport:
         FrameTooLong
             No terminator within ``max_size`` bytes (the bytes stay buffered).
         """
+        terminators = self._terminators(terminator)
         buf = self._buf
         scanned = 0
         deadline = None

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, ClassVar, NoReturn
+from typing import ClassVar
 
 from socs_tcp import _backend
 from socs_tcp._checks import (
@@ -27,9 +27,9 @@ from socs_tcp._checks import (
     check_quiet,
     check_terminators,
     check_timeout,
-    is_immutable,
 )
 from socs_tcp._contract import Transport
+from socs_tcp._disconnected import DISCONNECTED
 from socs_tcp._limits import CHUNK_SIZE, DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
 from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
 from socs_tcp.errors import NotConnected, TransportError, TransportTimeout
@@ -92,11 +92,6 @@ class TCPInterface:
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
 
-    # The last terminator object recv_until checked, and the result: the
-    # common call (the same bytes every time) skips the check.
-    _terms_key: object = None
-    _terms: tuple[bytes, ...] = ()
-
     def __init__(
         self,
         ip_address: str,
@@ -118,7 +113,7 @@ class TCPInterface:
         self.keepalive = check_keepalive(keepalive)
         self._query_lock = threading.Lock()
         self._comm: socket.socket | None = None
-        self._io: Transport | None = None
+        self._io: Transport = DISCONNECTED
         self.comm = self._connect((self.ip_address, self.port))
 
     # -- settings --------------------------------------------------------
@@ -144,7 +139,7 @@ class TCPInterface:
         # A new socket is a new connection: it gets a new, empty buffer.
         if sock is not self._comm:
             self._comm = sock
-            self._io = None if sock is None else self._transport_type(sock)
+            self._io = DISCONNECTED if sock is None else self._transport_type(sock)
 
     @property
     def connected(self) -> bool:
@@ -206,12 +201,11 @@ class TCPInterface:
         """
         sock, io = self._comm, self._io
         self.comm = None
-        if io is not None:
-            io.close()  # before the wake-up below, so the waiter sees why
-            if io.pending:
-                logger.info(
-                    "%s: dropped %d buffered bytes on close", self._label, io.pending
-                )
+        io.close()  # before the wake-up below, so a waiting call sees why
+        if io.pending:
+            logger.info(
+                "%s: dropped %d buffered bytes on close", self._label, io.pending
+            )
         if sock is not None:
             # close() alone does not wake a poll() in another thread.
             try:
@@ -264,10 +258,6 @@ class TCPInterface:
             self._reset()
         return error
 
-    def _not_connected(self, what: str, reset: bool) -> NoReturn:
-        """Raise NotConnected for ``what``, resetting first if asked."""
-        raise self._failure(NotConnected("connection not established"), what, reset)
-
     # -- socs API --------------------------------------------------------
 
     def send(self, msg: ReadableBuffer) -> None:
@@ -292,10 +282,10 @@ class TCPInterface:
             The message could not be sent, even after a reset.
         """
         check_message(msg)
-        if self._io is None:
+        if self._comm is None:
             logger.warning("%s: connection not established", self._label)
             self._reset()
-            if self._io is None:
+            if self._comm is None:
                 raise self._failure(
                     NotConnected("unable to establish connection"), "send", False
                 )
@@ -305,7 +295,7 @@ class TCPInterface:
         except OSError as exc:
             logger.warning("%s: send failed: %s", self._label, exc)
         self._reset()
-        if self._io is None:
+        if self._comm is None:
             raise self._failure(NotConnected("unable to reset connection"), "send", False)
         try:
             self._io.sendall(msg, self._timeout)
@@ -349,11 +339,8 @@ class TCPInterface:
             bufsize = check_bufsize(bufsize)
             if not bufsize:
                 return b""
-        io = self._io
-        if io is None:
-            self._not_connected("recv", reset_on_error)
         try:
-            return io.recv(bufsize, self._timeout)
+            return self._io.recv(bufsize, self._timeout)
         except OSError as exc:
             raise self._failure(exc, "recv", reset_on_error) from None
 
@@ -362,21 +349,7 @@ class TCPInterface:
     @property
     def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
-        return 0 if self._io is None else self._io.pending
-
-    def _terminators(self, terminator: Terminator | None) -> tuple[bytes, ...]:
-        """``terminator`` (``read_terminator`` if None) checked, as a tuple.
-
-        Immutable terminators are checked once per object and remembered.
-        """
-        if terminator is None:
-            terminator = self.read_terminator
-        if terminator is self._terms_key or (terminator is self._terms and terminator):
-            return self._terms  # (an empty tuple is a bad argument, never cached)
-        terms = check_terminators(terminator)
-        if is_immutable(terminator):
-            self._terms_key, self._terms = terminator, terms
-        return terms
+        return self._io.pending
 
     def _deadline_arg(self, timeout: float | None) -> float | None:
         """A call's ``timeout``: the interface's when None, else checked."""
@@ -385,7 +358,6 @@ class TCPInterface:
     def recv_until(
         self,
         terminator: Terminator | None = None,
-        *,
         timeout: float | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         reset_on_error: bool = False,
@@ -395,6 +367,11 @@ class TCPInterface:
         Bytes after the terminator stay buffered for the next receive. On a
         timeout nothing is lost: the bytes received so far stay buffered (a
         retry continues the frame) and the exception carries a copy.
+
+        The arguments after ``terminator`` are best given by keyword. They
+        are not keyword-only because CPython calls a method with
+        keyword-only defaults markedly slower, and this is the call a
+        line-reading loop makes for every line.
 
         Parameters
         ----------
@@ -432,28 +409,23 @@ class TCPInterface:
         TypeError, ValueError
             A bad ``terminator``, ``timeout`` or ``max_size``.
         """
+        # The common call does the least here: the transport checks the
+        # terminator (once per object) and returns a buffered frame from C.
         if terminator is None:
             terminator = self.read_terminator
-        if terminator is self._terms_key:
-            terms = self._terms
-        else:
-            terms = self._terminators(terminator)
         if timeout is None:
             timeout = self._timeout
         else:
             timeout = check_timeout(timeout)
         if max_size is not DEFAULT_MAX_SIZE:
             max_size = check_max_size(max_size)
-        io = self._io
-        if io is None:
-            self._not_connected("recv_until", reset_on_error)
         try:
-            return io.recv_until(terms, timeout, max_size)
+            return self._io.recv_until(terminator, timeout, max_size)
         except OSError as exc:
             raise self._failure(exc, "recv_until", reset_on_error) from None
 
     def recv_exactly(
-        self, n: int, *, timeout: float | None = None, reset_on_error: bool = False
+        self, n: int, timeout: float | None = None, reset_on_error: bool = False
     ) -> bytes:
         """Receive exactly ``n`` bytes, for fixed-length binary replies.
 
@@ -486,11 +458,8 @@ class TCPInterface:
         if n == 0:
             return b""
         timeout = self._deadline_arg(timeout)
-        io = self._io
-        if io is None:
-            self._not_connected("recv_exactly", reset_on_error)
         try:
-            return io.recv_exactly(n, timeout)
+            return self._io.recv_exactly(n, timeout)
         except OSError as exc:
             raise self._failure(exc, "recv_exactly", reset_on_error) from None
 
@@ -498,7 +467,6 @@ class TCPInterface:
         self,
         buffer: WriteableBuffer,
         nbytes: int = 0,
-        *,
         timeout: float | None = None,
     ) -> int:
         """Receive into a caller's buffer without copying; return the count.
@@ -555,11 +523,8 @@ class TCPInterface:
         if nbytes == 0:
             return 0
         timeout = self._deadline_arg(timeout)
-        io = self._io
-        if io is None:
-            self._not_connected("recv_into", False)
         try:
-            return io.recv_into(view, nbytes, timeout)
+            return self._io.recv_into(view, nbytes, timeout)
         except OSError as exc:
             raise self._failure(exc, "recv_into", False) from None
 
@@ -586,7 +551,7 @@ class TCPInterface:
         quiet = check_quiet(quiet)
         timeout = self._deadline_arg(timeout)
         io = self._io
-        if io is None:
+        if self._comm is None:
             return 0
         started = time.monotonic()
         try:
@@ -655,13 +620,15 @@ class TCPInterface:
             As :meth:`send` and :meth:`recv_until` raise.
         """
         check_message(msg)
-        terms = self._terminators(terminator)
+        terms = check_terminators(
+            self.read_terminator if terminator is None else terminator
+        )
         self._deadline_arg(timeout)  # checked now; recv_until reads it again
         command = b"".join((msg, self.write_terminator))
         with self._query_lock:
             if clear:
                 self.clear()
             self.send(command)
-            reply = self.recv_until(terms, timeout=timeout)
+            reply = self.recv_until(terminator, timeout=timeout)
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False
 """Compiled transport: buffered, deadline-driven I/O over POSIX sockets.
 
 Same contract as ``socs_tcp._transport_py`` (read that module for the
@@ -9,6 +9,7 @@ run only where this module calls them, after EINTR, so bytes a kernel read
 returned are always in the buffer before a handler can raise.
 """
 
+cimport cython
 from cpython.buffer cimport (
     PyBUF_C_CONTIGUOUS,
     PyBUF_SIMPLE,
@@ -22,7 +23,7 @@ from cpython.object cimport PyObject
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memchr, memcpy, memmove
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from includes.memmem cimport memmem
@@ -40,6 +41,7 @@ cdef extern from "Python.h":
 
 import threading
 
+from socs_tcp._checks import check_terminators, is_immutable
 from socs_tcp._limits import CHUNK_SIZE, MAX_READ
 from socs_tcp.errors import (
     ConnectionLost,
@@ -57,6 +59,8 @@ cdef Py_ssize_t _MAX_READ = MAX_READ
 # An emptied buffer larger than this is freed, so one big frame does not
 # pin its memory for the life of the connection.
 cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
+
+cdef object _UNSET = object()  # no terminator remembered yet
 
 # What _io returns instead of a count when the deadline passed first.
 cdef enum:
@@ -105,6 +109,7 @@ cdef inline int _remaining_ms(double deadline) noexcept nogil:
     return <int>left
 
 
+@cython.final
 cdef class Transport:
     """Buffered I/O with deadlines over one connected socket.
 
@@ -124,10 +129,14 @@ cdef class Transport:
     cdef bint _awaiting_reply
     cdef bint _receiving
     cdef bint _closed
+    # The last immutable terminator object recv_until was given, checked.
+    cdef object _terms_key
+    cdef tuple _terms
 
     def __cinit__(self, sock):
         self._sock = sock
         self._send_lock = threading.Lock()
+        self._terms_key = _UNSET
         self._buf = NULL
         self._start = self._end = self._cap = 0
 
@@ -332,9 +341,25 @@ cdef class Transport:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
         return self._receive(RECV_SOME, bufsize, timeout)
 
-    def recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
+    def recv_until(self, terminator, timeout, Py_ssize_t max_size):
         """Return the next frame, up to and including its terminator."""
-        return self._receive(RECV_UNTIL, max_size, timeout, terminators)
+        cdef tuple terms
+        cdef Py_ssize_t end
+        if terminator is self._terms_key:
+            terms = self._terms
+        else:
+            terms = check_terminators(terminator)
+            if is_immutable(terminator):
+                self._terms_key = terminator
+                self._terms = terms
+        # A whole frame already buffered is returned at once. Nothing here
+        # releases the GIL, so it needs no claim, only no receive in progress
+        # (one could be filling the buffer without the GIL).
+        if not self._receiving and self._end > self._start:
+            end = self._frame_end(terms, 0)
+            if 0 < end <= max_size:
+                return self._take(end)
+        return self._receive(RECV_UNTIL, max_size, timeout, terms)
 
     def recv_exactly(self, Py_ssize_t n, timeout):
         """Return exactly ``n`` bytes."""
@@ -397,6 +422,10 @@ cdef class Transport:
         cdef Py_ssize_t hlen = self._end - self._start
         cdef const char *hit
         cdef bytes term
+        if len(terminators) == 1 and len(<bytes>terminators[0]) == 1:
+            # The usual case, one single-byte terminator: a plain memchr.
+            hit = <const char *>memchr(hay + scanned, (<bytes>terminators[0])[0], hlen - scanned)
+            return -1 if hit == NULL else (hit - hay) + 1
         for term in terminators:
             tlen = len(term)
             start = scanned - tlen + 1
