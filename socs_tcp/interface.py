@@ -499,34 +499,39 @@ class TCPInterface:
             ``buffer`` is not writable and C-contiguous, or ``nbytes`` does
             not fit it.
         """
-        try:
-            view = memoryview(buffer).cast("B")
-        except TypeError as exc:
-            raise TypeError(
-                "recv_into needs a writable, C-contiguous buffer such as a "
-                f"bytearray or NumPy array ({exc})"
-            ) from None
-        if view.readonly:
-            raise TypeError(
-                "recv_into needs a writable buffer; pass a bytearray, not "
-                f"{type(buffer).__name__}"
-            )
-        size = len(view)
         if isinstance(nbytes, bool) or not isinstance(nbytes, int):
             raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
-        if nbytes == 0:
-            nbytes = size
-        elif not 0 < nbytes <= size:
-            raise ValueError(
-                f"nbytes must be from 0 to the buffer's size {size}, not {nbytes!r}"
-            )
-        if nbytes == 0:
-            return 0
         timeout = self._deadline_arg(timeout)
         try:
-            return self._io.recv_into(view, nbytes, timeout)
-        except OSError as exc:
-            raise self._failure(exc, "recv_into", False) from None
+            raw = memoryview(buffer)
+        except TypeError:
+            raise TypeError(
+                "recv_into needs a writable, C-contiguous buffer such as a "
+                f"bytearray or NumPy array, not {type(buffer).__name__}"
+            ) from None
+        # Views are released on the way out, even when the call fails, so
+        # the caller's bytearray can be resized again at once.
+        with raw:
+            if raw.readonly or not raw.c_contiguous:
+                raise TypeError(
+                    "recv_into needs a writable, C-contiguous buffer such as a "
+                    f"bytearray or NumPy array, not {type(buffer).__name__}"
+                )
+            with raw.cast("B") as view:
+                size = len(view)
+                if nbytes == 0:
+                    nbytes = size
+                elif not 0 < nbytes <= size:
+                    raise ValueError(
+                        f"nbytes must be from 0 to the buffer's size {size}, "
+                        f"not {nbytes!r}"
+                    )
+                if nbytes == 0:
+                    return 0
+                try:
+                    return self._io.recv_into(view, nbytes, timeout)
+                except OSError as exc:
+                    raise self._failure(exc, "recv_into", False) from None
 
     def clear(self, quiet: float = 0.0, *, timeout: float | None = None) -> int:
         """Discard stale input: the buffer and what the socket holds.
