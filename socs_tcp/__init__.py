@@ -5,10 +5,13 @@ Replace ``from socs.tcp import TCPInterface`` with
 ``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``.
 """
 
+from __future__ import annotations
+
 import logging
 
 from socs_tcp._backend import BACKEND
 from socs_tcp.errors import (
+    ConnectionLost,
     FrameTooLong,
     IncompleteRead,
     NotConnected,
@@ -25,6 +28,7 @@ logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
 
 __all__ = [
     "BACKEND",
+    "ConnectionLost",
     "FrameTooLong",
     "IncompleteRead",
     "NotConnected",

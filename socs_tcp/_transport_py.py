@@ -46,8 +46,8 @@ import threading
 import time
 from typing import Any, Callable, ClassVar, TypeVar, cast
 
-from socs_tcp._limits import CHUNK_SIZE, MAX_READ
 from socs_tcp._checks import check_terminators, is_immutable
+from socs_tcp._limits import CHUNK_SIZE, MAX_READ
 from socs_tcp._types import ReadableBuffer, Terminator
 from socs_tcp.errors import (
     ConnectionLost,
@@ -95,7 +95,9 @@ def _expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _find_frame_end(buf: bytearray, terminators: tuple[bytes, ...], scanned: int) -> int:
+def _find_frame_end(
+    buf: bytearray, terminators: tuple[bytes, ...], scanned: int
+) -> int:
     """End index of the earliest complete terminator in ``buf``, or -1.
 
     ``buf[:scanned]`` was searched before and held no complete terminator, so
@@ -215,7 +217,9 @@ class Transport:
         finally:
             poller.unregister(fd)
 
-    def _read(self, deadline: float | None, read: Callable[[int, Any], Any], arg: Any) -> Any:
+    def _read(
+        self, deadline: float | None, read: Callable[[int, Any], Any], arg: Any
+    ) -> Any:
         """``read(fd, arg)``, a non-blocking read, once data is there.
 
         Returns None when the deadline passes first.

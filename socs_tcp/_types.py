@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeAlias
-
     from _typeshed import ReadableBuffer as ReadableBuffer
     from _typeshed import WriteableBuffer as WriteableBuffer
+    from typing_extensions import TypeAlias
 else:
     ReadableBuffer = WriteableBuffer = Union[bytes, bytearray, memoryview]
 

@@ -18,7 +18,9 @@ from socs_tcp._types import ReadableBuffer
 
 # Python 3.9's socket.timeout is not TimeoutError yet; be both everywhere.
 _TIMEOUT_BASES: tuple[type[OSError], ...] = (
-    (TimeoutError,) if socket.timeout is TimeoutError else (TimeoutError, socket.timeout)
+    (TimeoutError,)
+    if socket.timeout is TimeoutError
+    else (TimeoutError, socket.timeout)
 )
 
 

@@ -296,7 +296,9 @@ class TCPInterface:
             logger.warning("%s: send failed: %s", self._label, exc)
         self._reset()
         if self._comm is None:
-            raise self._failure(NotConnected("unable to reset connection"), "send", False)
+            raise self._failure(
+                NotConnected("unable to reset connection"), "send", False
+            )
         try:
             self._io.sendall(msg, self._timeout)
         except OSError as exc:
@@ -579,9 +581,7 @@ class TCPInterface:
         except OSError as exc:
             raise self._failure(exc, "clear", False) from None
         if count:
-            logger.info(
-                "%s: discarded %d stale bytes: %r", self._label, count, head
-            )
+            logger.info("%s: discarded %d stale bytes: %r", self._label, count, head)
         return count
 
     def query(

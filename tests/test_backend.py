@@ -68,3 +68,24 @@ def test_public_names():
         assert issubclass(getattr(socs_tcp, name), socs_tcp.TransportError)
     assert socs_tcp.BACKEND in ("cython", "python")
     assert socs_tcp.__version__
+
+
+def test_the_python_backend_never_imports_the_compiled_module():
+    env = dict(os.environ, SOCS_TCP_BACKEND="python")
+    script = (
+        "import sys, socs_tcp; from socs_tcp import TCPInterface; "
+        "print(socs_tcp.BACKEND, 'socs_tcp._transport_c' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["python", "False"]
+
+
+def test_connection_lost_is_public():
+    assert issubclass(socs_tcp.ConnectionLost, socs_tcp.TransportError)

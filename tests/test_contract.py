@@ -203,7 +203,7 @@ def test_timeout_error_is_caught_as_timeout_error_and_socket_timeout(device):
         iface.recv_until(timeout=0.01)
     with pytest.raises(ConnectionError) as info:
         iface.recv_until(timeout=0.01)
-    assert str(info.value) == "127.0.0.1:%d: no reply within 0.01 s" % iface.port
+    assert str(info.value) == f"127.0.0.1:{iface.port}: no reply within 0.01 s"
 
 
 # -- deadlines hold against a fast sender ---------------------------------------
@@ -491,7 +491,7 @@ def test_both_transports_agree_call_for_call(make_peer, calls):
         in_kernel = 0
         for call in calls:
             if call[0] in ("feed", "eof"):
-                for _, client, server in sides:
+                for _, _, server in sides:
                     if call[0] == "feed":
                         server.sendall(call[1])
                     else:

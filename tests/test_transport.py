@@ -17,7 +17,12 @@ from array import array
 
 import pytest
 
-from socs_tcp.errors import ConnectionLost, IncompleteRead, NotConnected, TransportTimeout
+from socs_tcp.errors import (
+    ConnectionLost,
+    IncompleteRead,
+    NotConnected,
+    TransportTimeout,
+)
 from tests.conftest import BACKENDS, BOUND, IDS, abort, wait_readable
 
 BIG = 32 * 1024 * 1024  # far more than loopback socket buffers hold
