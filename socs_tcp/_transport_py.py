@@ -46,18 +46,10 @@ import threading
 import time
 from typing import Any, Callable, ClassVar, TypeVar, cast
 
+from socs_tcp import errors
 from socs_tcp._checks import check_terminators, is_immutable
 from socs_tcp._limits import CHUNK_SIZE, MAX_READ
 from socs_tcp._types import ReadableBuffer, Terminator
-from socs_tcp.errors import (
-    ConnectionLost,
-    FrameTooLong,
-    IncompleteRead,
-    NotConnected,
-    TransportError,
-    TransportTimeout,
-    second_receiver,
-)
 
 __all__ = ["CHUNK_SIZE", "Transport"]
 
@@ -115,6 +107,14 @@ def _find_frame_end(
     return best
 
 
+def _lost(exc: OSError, partial: ReadableBuffer = b"") -> errors.TransportError:
+    """What to raise for ``exc`` from a syscall: ours as they are, the
+    kernel's as ConnectionLost with its errno."""
+    if isinstance(exc, errors.TransportError):
+        return exc
+    return errors.ConnectionLost.from_errno(exc.errno or 0, partial)
+
+
 def _receiver(method: _F) -> _F:
     """Run ``method`` as the only receive in progress on its transport.
 
@@ -125,7 +125,7 @@ def _receiver(method: _F) -> _F:
     @functools.wraps(method)
     def guarded(self: Transport, *args: Any) -> Any:
         if self._receiving:
-            raise second_receiver()
+            raise errors.second_receiver()
         self._receiving = True
         try:
             if self._inbox:
@@ -195,7 +195,7 @@ class Transport:
     def _fileno(self) -> int:
         fd = self._sock.fileno()
         if fd < 0 or self._closed:
-            raise NotConnected.closed()
+            raise errors.NotConnected.closed()
         return fd
 
     def _wait(self, poller: Any, events: int, deadline: float | None) -> bool:
@@ -210,10 +210,8 @@ class Transport:
                     return True
                 if _expired(deadline):
                     return False
-        except TransportError:
-            raise
         except OSError as exc:
-            raise ConnectionLost.from_errno(exc.errno or 0, self._buf) from None
+            raise _lost(exc, self._buf if events == select.POLLIN else b"") from None
         finally:
             poller.unregister(fd)
 
@@ -239,10 +237,8 @@ class Transport:
                 if not self._wait(self._read_poller, select.POLLIN, deadline):
                     return None
                 continue
-            except TransportError:
-                raise
             except OSError as exc:
-                raise ConnectionLost.from_errno(exc.errno or 0, self._buf) from None
+                raise _lost(exc, self._buf) from None
             self._fileno()  # closed during the read: its bytes go with the connection
             return result
 
@@ -276,7 +272,7 @@ class Transport:
             return False
         self._fold()
         if not chunk:
-            raise IncompleteRead.at_eof(self._buf)
+            raise errors.IncompleteRead.at_eof(self._buf)
         return True
 
     # -- sending ---------------------------------------------------------
@@ -304,7 +300,7 @@ class Transport:
                     and limit - (deadline - time.monotonic()) > _SLACK
                     and not self._wait(self._write_poller, select.POLLOUT, deadline)
                 ):
-                    raise TransportTimeout.unsent(timeout, total - len(view), total)
+                    break
                 self._fileno()
                 try:
                     sent = sock.send(view, _SEND_FLAGS)
@@ -312,13 +308,14 @@ class Transport:
                     sent = 0
                 except OSError as exc:
                     self._fileno()  # closed during the send?
-                    raise ConnectionLost.from_errno(exc.errno or 0) from None
+                    raise _lost(exc) from None
                 if sent == len(view):
-                    break
+                    self._awaiting_reply = True
+                    return
                 view = view[sent:]
                 if not self._wait(self._write_poller, select.POLLOUT, deadline):
-                    raise TransportTimeout.unsent(timeout, total - len(view), total)
-        self._awaiting_reply = True
+                    break
+        raise errors.TransportTimeout.unsent(timeout, total - len(view), total)
 
     # -- receiving -------------------------------------------------------
 
@@ -341,7 +338,7 @@ class Transport:
             return data
         data = self._read(_deadline(timeout), os.read, bufsize)
         if data is None:
-            raise TransportTimeout.expired(timeout)
+            raise errors.TransportTimeout.expired(timeout)
         return cast(bytes, data)
 
     @_receiver
@@ -360,7 +357,7 @@ class Transport:
             return n
         count = self._read(_deadline(timeout), os.readv, [buffer[:nbytes]])
         if count is None:
-            raise TransportTimeout.expired(timeout)
+            raise errors.TransportTimeout.expired(timeout)
         return cast(int, count)
 
     def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
@@ -411,11 +408,11 @@ class Transport:
                 deadline = _deadline(timeout)
                 reading = True
             elif _expired(deadline):
-                raise TransportTimeout.expired(timeout, buf)
+                raise errors.TransportTimeout.expired(timeout, buf)
             if not self._fill(deadline, CHUNK_SIZE):
-                raise TransportTimeout.expired(timeout, buf)
+                raise errors.TransportTimeout.expired(timeout, buf)
         if end < 0 or end > max_size:
-            raise FrameTooLong.beyond(max_size, terminators, buf)
+            raise errors.FrameTooLong.beyond(max_size, terminators, buf)
         frame = bytes(buf[:end])
         del buf[:end]
         return frame
@@ -437,10 +434,10 @@ class Transport:
                 deadline = _deadline(timeout)
                 reading = True
             elif _expired(deadline):
-                raise TransportTimeout.expired(timeout, buf)
+                raise errors.TransportTimeout.expired(timeout, buf)
             size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
             if not self._fill(deadline, size):
-                raise TransportTimeout.expired(timeout, buf)
+                raise errors.TransportTimeout.expired(timeout, buf)
         frame = bytes(buf[:n])
         del buf[:n]
         return frame
@@ -469,10 +466,8 @@ class Transport:
                 chunk = os.read(self._fileno(), CHUNK_SIZE)
             except BlockingIOError:
                 break
-            except TransportError:
-                raise
             except OSError as exc:
-                raise ConnectionLost.from_errno(exc.errno or 0) from None
+                raise _lost(exc) from None
             if not chunk:
                 break
             if len(head) < preview:

@@ -284,25 +284,23 @@ class TCPInterface:
         check_message(msg)
         if self._comm is None:
             logger.warning("%s: connection not established", self._label)
-            self._reset()
-            if self._comm is None:
-                raise self._failure(
-                    NotConnected("unable to establish connection"), "send", False
-                )
+            self._reconnect("unable to establish connection")
         try:
             self._io.sendall(msg, self._timeout)
             return
         except OSError as exc:
             logger.warning("%s: send failed: %s", self._label, exc)
-        self._reset()
-        if self._comm is None:
-            raise self._failure(
-                NotConnected("unable to reset connection"), "send", False
-            )
+        self._reconnect("unable to reset connection")
         try:
             self._io.sendall(msg, self._timeout)
         except OSError as exc:
             raise self._failure(exc, "send after reset", False) from None
+
+    def _reconnect(self, otherwise: str) -> None:
+        """Reset the connection; NotConnected saying ``otherwise`` if it fails."""
+        self._reset()
+        if self._comm is None:
+            raise self._failure(NotConnected(otherwise), "send", False)
 
     def recv(self, bufsize: int = 4096, reset_on_error: bool = False) -> bytes:
         """Receive response from the device.
