@@ -3,12 +3,15 @@
 ``socs_tcp._contract.Transport``)."""
 
 import socket
-from typing import ClassVar
+from typing import ClassVar, final
 
 from _typeshed import ReadableBuffer
 
+__all__ = ["CHUNK_SIZE", "Transport"]
+
 CHUNK_SIZE: int
 
+@final
 class Transport:
     backend: ClassVar[str]
     def __init__(self, sock: socket.socket) -> None: ...

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False, embedsignature=True, embedsignature.format=clinic
 """Compiled transport: buffered, deadline-driven I/O over POSIX sockets.
 
 Same contract as ``socs_tcp._transport_py`` (read that module for the
@@ -133,12 +133,14 @@ cdef class Transport:
     cdef object _terms_key
     cdef tuple _terms
 
-    def __cinit__(self, sock):
+    def __cinit__(self):
+        self._buf = NULL
+        self._start = self._end = self._cap = 0
+
+    def __init__(self, sock):
         self._sock = sock
         self._send_lock = threading.Lock()
         self._terms_key = _UNSET
-        self._buf = NULL
-        self._start = self._end = self._cap = 0
 
     def __dealloc__(self):
         free(self._buf)
