@@ -424,6 +424,8 @@ cdef class Transport:
         cdef Py_ssize_t hlen = self._end - self._start
         cdef const char *hit
         cdef bytes term
+        if hlen <= scanned:
+            return -1  # nothing new to search (and the buffer may be NULL)
         if len(terminators) == 1 and len(<bytes>terminators[0]) == 1:
             # The usual case, one single-byte terminator: a plain memchr.
             hit = <const char *>memchr(hay + scanned, (<bytes>terminators[0])[0], hlen - scanned)
