@@ -50,11 +50,11 @@ def check_timeout(timeout: Any, name: str = "timeout") -> float | None:
     return None if timeout > MAX_TIMEOUT or math.isinf(timeout) else float(timeout)
 
 
-def check_quiet(quiet: Any) -> float:
-    """Seconds of silence for ``clear``: a finite number >= 0."""
-    value = check_timeout(quiet, "quiet")
+def check_seconds(seconds: Any, name: str) -> float:
+    """A finite number of seconds >= 0 (``clear``'s quiet, the pacing options)."""
+    value = check_timeout(seconds, name)
     if value is None:
-        raise ValueError(f"quiet must be a finite number of seconds, not {quiet!r}")
+        raise ValueError(f"{name} must be a finite number of seconds, not {seconds!r}")
     return value
 
 

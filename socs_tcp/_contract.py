@@ -33,6 +33,12 @@ class Transport(Protocol):
         """Received bytes buffered and not yet returned."""
         ...
 
+    @property
+    def broken(self) -> bool:
+        """True once a read met end of stream or a kernel error ended the
+        connection: it will not carry another exchange."""
+        ...
+
     def close(self) -> None:
         """Refuse every call from now on; a call in progress raises NotConnected."""
         ...

@@ -31,6 +31,11 @@ class Disconnected:
         """Always 0."""
         return 0
 
+    @property
+    def broken(self) -> bool:
+        """Always False: there is no connection to break."""
+        return False
+
     def close(self) -> None:
         """Nothing to close."""
 

@@ -107,14 +107,6 @@ def _find_frame_end(
     return best
 
 
-def _lost(exc: OSError, partial: ReadableBuffer = b"") -> errors.TransportError:
-    """What to raise for ``exc`` from a syscall: ours as they are, the
-    kernel's as ConnectionLost with its errno."""
-    if isinstance(exc, errors.TransportError):
-        return exc
-    return errors.ConnectionLost.from_errno(exc.errno or 0, partial)
-
-
 def _receiver(method: _F) -> _F:
     """Run ``method`` as the only receive in progress on its transport.
 
@@ -157,6 +149,7 @@ class Transport:
         "_awaiting_reply",
         "_receiving",
         "_closed",
+        "_broken",
         "_send_lock",
         "_terms_key",
         "_terms",
@@ -172,6 +165,7 @@ class Transport:
         self._awaiting_reply = False
         self._receiving = False
         self._closed = False
+        self._broken = False
         self._send_lock = threading.Lock()
         # The last immutable terminator object recv_until was given, checked.
         self._terms_key: object = _UNSET
@@ -186,9 +180,24 @@ class Transport:
         """Number of received bytes buffered and not yet returned."""
         return len(self._buf) + sum(map(len, self._inbox))
 
+    @property
+    def broken(self) -> bool:
+        """True once a read met end of stream or a kernel error ended the connection."""
+        return self._broken
+
     def close(self) -> None:
         """Refuse every call from now on; a call in progress raises NotConnected."""
         self._closed = True
+
+    def _lost(
+        self, exc: OSError, partial: ReadableBuffer = b""
+    ) -> errors.TransportError:
+        """What to raise for ``exc`` from a syscall: ours as they are, the
+        kernel's as ConnectionLost with its errno (the connection is broken)."""
+        if isinstance(exc, errors.TransportError):
+            return exc
+        self._broken = True
+        return errors.ConnectionLost.from_errno(exc.errno or 0, partial)
 
     # -- the kernel ------------------------------------------------------
 
@@ -211,7 +220,8 @@ class Transport:
                 if _expired(deadline):
                     return False
         except OSError as exc:
-            raise _lost(exc, self._buf if events == select.POLLIN else b"") from None
+            partial = self._buf if events == select.POLLIN else b""
+            raise self._lost(exc, partial) from None
         finally:
             poller.unregister(fd)
 
@@ -238,8 +248,10 @@ class Transport:
                     return None
                 continue
             except OSError as exc:
-                raise _lost(exc, self._buf) from None
+                raise self._lost(exc, self._buf) from None
             self._fileno()  # closed during the read: its bytes go with the connection
+            if not result:
+                self._broken = True  # end of stream (a read is never of 0 bytes)
             return result
 
     def _append(self, fd: int, size: int) -> bytes:
@@ -308,7 +320,7 @@ class Transport:
                     sent = 0
                 except OSError as exc:
                     self._fileno()  # closed during the send?
-                    raise _lost(exc) from None
+                    raise self._lost(exc) from None
                 if sent == len(view):
                     self._awaiting_reply = True
                     return
@@ -467,8 +479,9 @@ class Transport:
             except BlockingIOError:
                 break
             except OSError as exc:
-                raise _lost(exc) from None
+                raise self._lost(exc) from None
             if not chunk:
+                self._broken = True
                 break
             if len(head) < preview:
                 head += chunk[: preview - len(head)]

@@ -10,13 +10,14 @@ methods behave the same whichever one loaded.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time
 from types import TracebackType
 from typing import ClassVar
 
-from socs_tcp import _backend
+from socs_tcp import _backend, _trace
 from socs_tcp._checks import (
     check_bufsize,
     check_count,
@@ -24,15 +25,21 @@ from socs_tcp._checks import (
     check_max_size,
     check_message,
     check_port,
-    check_quiet,
+    check_seconds,
     check_terminators,
     check_timeout,
 )
 from socs_tcp._contract import Transport
 from socs_tcp._disconnected import DISCONNECTED
+from socs_tcp._health import ConnectionLog, closed_by_peer
 from socs_tcp._limits import CHUNK_SIZE, DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
 from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
-from socs_tcp.errors import NotConnected, TransportError, TransportTimeout
+from socs_tcp.errors import (
+    IncompleteRead,
+    NotConnected,
+    TransportError,
+    TransportTimeout,
+)
 
 logger = logging.getLogger("socs_tcp")
 
@@ -47,6 +54,11 @@ class TCPInterface:
     unreachable device (it logs and leaves ``comm`` as ``None``), :meth:`send`
     resets the connection and retries once, and failures surface as
     :class:`ConnectionError`.
+
+    Beyond socs, a connection the device has closed or reset is replaced
+    before the next command goes out (see :meth:`send`), :meth:`query` never
+    returns a reply that belongs to an earlier command, and commands can be
+    paced (``send_interval``, ``query_delay``) instead of slept around.
 
     Parameters
     ----------
@@ -66,6 +78,8 @@ class TCPInterface:
         connection after ``count`` unanswered ones. Detects half-open
         connections (a device power-cycled mid-session) that otherwise hang
         for hours. Defaults to None (the system's setting, usually off).
+    query_delay, send_interval, reconnect_interval : float, optional
+        Override the class attributes of the same names for this instance.
 
     Attributes
     ----------
@@ -84,10 +98,30 @@ class TCPInterface:
     write_terminator : bytes
         What :meth:`query` appends to a command. Class attribute; defaults to
         ``b"\\n"``.
+    query_delay : float
+        Seconds :meth:`query` waits after sending, before it reads the reply
+        (for devices that must not be read too soon). Defaults to 0.
+    send_interval : float
+        Least seconds between the starts of two sends on this interface; a
+        send sleeps only for what is left of it. Defaults to 0.
+    reconnect_interval : float
+        Least seconds between two attempts to connect, for devices that
+        dislike rapid reconnections. Within it, a call that would reconnect
+        raises :class:`~socs_tcp.NotConnected` at once. Defaults to 0
+        (socs's behaviour: reconnect whenever needed).
+    idle_check : float
+        A send that comes this many seconds or more after the previous one
+        first checks, without waiting, that the device has not closed the
+        connection meanwhile (one ``poll()``), and reconnects if it has.
+        Defaults to 0.1; a tight request/reply loop never pays for it.
     """
 
     read_terminator: ClassVar[Terminator] = b"\n"
     write_terminator: ClassVar[bytes] = b"\n"
+    query_delay: float = 0.0
+    send_interval: float = 0.0
+    reconnect_interval: float = 0.0
+    idle_check: float = 0.1
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -100,6 +134,9 @@ class TCPInterface:
         *,
         nodelay: bool = True,
         keepalive: tuple[int, int, int] | None = None,
+        query_delay: float | None = None,
+        send_interval: float | None = None,
+        reconnect_interval: float | None = None,
     ) -> None:
         if not isinstance(ip_address, str) or not ip_address:
             raise ValueError(
@@ -111,10 +148,31 @@ class TCPInterface:
         self.timeout = timeout
         self.nodelay = bool(nodelay)
         self.keepalive = check_keepalive(keepalive)
-        self._query_lock = threading.Lock()
+        cls = type(self)
+        self.query_delay = check_seconds(
+            cls.query_delay if query_delay is None else query_delay, "query_delay"
+        )
+        self.send_interval = check_seconds(
+            cls.send_interval if send_interval is None else send_interval,
+            "send_interval",
+        )
+        self.reconnect_interval = check_seconds(
+            cls.reconnect_interval
+            if reconnect_interval is None
+            else reconnect_interval,
+            "reconnect_interval",
+        )
+        # Held by send() and for a whole query(): no command from another
+        # thread gets between a query's command and its reply, or its pacing.
+        self._lock = threading.RLock()
+        self._health = ConnectionLog(self._label)
+        self._last_send = -math.inf  # monotonic start of the last send
+        self._last_dial = -math.inf  # monotonic time of the last attempt to connect
+        self._owed = False  # a failed query's reply may still be on its way
+        self._tracing = False
         self._comm: socket.socket | None = None
         self._io: Transport = DISCONNECTED
-        self.comm = self._connect((self.ip_address, self.port))
+        self._dial()
 
     # -- settings --------------------------------------------------------
 
@@ -136,15 +194,23 @@ class TCPInterface:
 
     @comm.setter
     def comm(self, sock: socket.socket | None) -> None:
-        # A new socket is a new connection: it gets a new, empty buffer.
+        # A new socket is a new connection: a new, empty buffer, and no
+        # reply owed on it.
         if sock is not self._comm:
             self._comm = sock
             self._io = DISCONNECTED if sock is None else self._transport_type(sock)
+            self._owed = False
+            self._tracing = _trace.enabled()
 
     @property
     def connected(self) -> bool:
-        """True while there is an open socket to the device."""
-        return self._comm is not None and self._comm.fileno() >= 0
+        """True while there is an open connection that no call has seen end.
+
+        Turns False as soon as any call meets the end of the stream or a
+        reset; the next :meth:`send` or :meth:`query` then reconnects first.
+        """
+        sock = self._comm
+        return sock is not None and not self._io.broken and sock.fileno() >= 0
 
     @property
     def _label(self) -> str:
@@ -156,24 +222,22 @@ class TCPInterface:
         try:
             sock = socket.create_connection(address, timeout=self._timeout)
         except socket.timeout:  # TimeoutError since 3.10, not before
-            logger.error(
-                "%s: connection not established within %s seconds",
-                self._label,
-                self._timeout,
+            self._health.unreachable(
+                f"connection not established within {self._timeout} seconds"
             )
             return None
         except (OSError, UnicodeError) as exc:
             # UnicodeError: a host name that cannot be encoded for lookup,
             # which is as unreachable as any other.
-            logger.error("%s: unable to connect: %s", self._label, exc)
+            self._health.unreachable(f"unable to connect: {exc}")
             return None
         try:
             self._configure(sock)
         except OSError as exc:
             sock.close()
-            logger.error("%s: unable to set socket options: %s", self._label, exc)
+            self._health.unreachable(f"unable to set socket options: {exc}")
             return None
-        logger.debug("%s: connected", self._label)
+        self._health.connected()
         return sock
 
     def _configure(self, sock: socket.socket) -> None:
@@ -186,18 +250,54 @@ class TCPInterface:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
+    def _dial(self) -> None:
+        """Connect (``comm`` is the result), unless ``reconnect_interval`` says wait."""
+        now = time.monotonic()
+        if now - self._last_dial < self.reconnect_interval:
+            return
+        self._last_dial = now
+        self.comm = self._connect((self.ip_address, self.port))
+
     def _reset(self) -> None:
         """Close the connection, dropping buffered input, and reconnect."""
-        logger.warning("%s: resetting the connection to the device", self._label)
         self.close()
-        self.comm = self._connect((self.ip_address, self.port))
+        self._dial()
+
+    def _replace(self, reason: str) -> None:
+        """Reset the connection because of ``reason``; NotConnected if no new one."""
+        self._health.replacing(reason)
+        self._reset()
+        if self._comm is None:
+            raise self._failure(self._refusal(), "connect", False)
+
+    def _refusal(self) -> NotConnected:
+        """Why there is no connection now, as the error to raise."""
+        wait = self._last_dial + self.reconnect_interval - time.monotonic()
+        if wait > 0:
+            return NotConnected(
+                f"not connected; the next attempt is allowed in {wait:.2g} s "
+                f"(reconnect_interval={self.reconnect_interval:g} s)"
+            )
+        return NotConnected(self._health.error)
+
+    def reconnect(self) -> None:
+        """Close the connection, dropping buffered input, and open a new one.
+
+        Raises
+        ------
+        NotConnected
+            The device cannot be reached, or ``reconnect_interval`` has not
+            passed since the last attempt.
+        """
+        with self._lock:
+            self._replace("reconnect() was called")
 
     def close(self) -> None:
         """Close the connection; buffered input is dropped (and logged).
 
         A thread blocked in a receive or a send on this connection wakes at
         once and raises :class:`~socs_tcp.NotConnected`, whichever method it
-        is in.
+        is in. A later :meth:`send` or :meth:`query` reconnects.
         """
         sock, io = self._comm, self._io
         self.comm = None
@@ -240,10 +340,12 @@ class TCPInterface:
     # -- errors ----------------------------------------------------------
 
     def _failure(self, exc: OSError, what: str, reset: bool) -> TransportError:
-        """The error to raise for ``exc``: it names the device, and is logged.
+        """The error to raise for ``exc``, naming the device; logged at DEBUG.
 
-        Resets the connection first if asked. Every failure of every method
-        goes through here.
+        Errors raised to the caller are the caller's to log: the library's
+        warnings are for changes of state (see ``socs_tcp._health``). Resets
+        the connection first if asked. Every failure of every method goes
+        through here.
         """
         label = self._label
         if isinstance(exc, TransportError):
@@ -253,8 +355,9 @@ class TCPInterface:
         else:
             error = TransportError(f"{label}: {what} failed: {exc}", errno=exc.errno)
             error.__cause__ = exc
-        logger.warning("%s", error)
+        logger.debug("%s", error)
         if reset:
+            self._health.replacing(str(error))
             self._reset()
         return error
 
@@ -264,9 +367,13 @@ class TCPInterface:
         """Send message to socket.
 
         All bytes are sent. If that fails, the connection is reset and the
-        message sent once more; a second failure raises. If there is no
-        connection (it failed earlier, or never came up) it connects first.
-        Concurrent sends never interleave their bytes.
+        message sent once more; a second failure raises. A connection known
+        to be over is replaced *before* sending: there is none (it failed
+        earlier, never came up, or was closed), a call has seen the device
+        close or reset it, or, after ``idle_check`` seconds without a send, a
+        zero-wait check finds it closed. A send reconnects at most once.
+        Concurrent sends never interleave their bytes, and wait for a
+        :meth:`query` in progress.
 
         Parameters
         ----------
@@ -278,29 +385,50 @@ class TCPInterface:
         TypeError
             ``msg`` is a ``str`` (encode it first) or not a C-contiguous
             bytes-like object. Nothing is sent, the connection is left alone.
+        NotConnected
+            There was no connection and none could be made (or
+            ``reconnect_interval`` forbade trying yet).
         ConnectionError
             The message could not be sent, even after a reset.
         """
         check_message(msg)
-        if self._comm is None:
-            logger.warning("%s: connection not established", self._label)
-            self._reconnect("unable to establish connection")
-        try:
-            self._io.sendall(msg, self._timeout)
-            return
-        except OSError as exc:
-            logger.warning("%s: send failed: %s", self._label, exc)
-        self._reconnect("unable to reset connection")
-        try:
-            self._io.sendall(msg, self._timeout)
-        except OSError as exc:
-            raise self._failure(exc, "send after reset", False) from None
+        with self._lock:
+            if self.send_interval:
+                wait = self._last_send + self.send_interval - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            reason = self._over()
+            if reason is not None:
+                self._replace(reason)
+            self._last_send = time.monotonic()
+            if self._tracing or _trace.enabled():
+                self._tracing = True
+                _trace.record(self._label, ">", memoryview(msg).cast("B"))
+            try:
+                self._io.sendall(msg, self._timeout)
+                return
+            except OSError as exc:
+                if reason is not None:  # the connection is new already
+                    raise self._failure(exc, "send", False) from None
+                first = self._failure(exc, "send", False)
+            self._replace(str(first))
+            try:
+                self._io.sendall(msg, self._timeout)
+            except OSError as exc:
+                raise self._failure(exc, "send after reset", False) from None
 
-    def _reconnect(self, otherwise: str) -> None:
-        """Reset the connection; NotConnected saying ``otherwise`` if it fails."""
-        self._reset()
-        if self._comm is None:
-            raise self._failure(NotConnected(otherwise), "send", False)
+    def _over(self) -> str | None:
+        """Why the connection must be replaced before sending, or None."""
+        sock = self._comm
+        if sock is None:
+            return "there was no connection"
+        if sock.fileno() < 0:
+            return "the socket was closed"
+        if self._io.broken:
+            return "the device closed or reset the connection"
+        if time.monotonic() - self._last_send >= self.idle_check:
+            return closed_by_peer(sock)
+        return None
 
     def recv(self, bufsize: int = 4096, reset_on_error: bool = False) -> bytes:
         """Receive response from the device.
@@ -308,7 +436,8 @@ class TCPInterface:
         Waits up to ``timeout`` for data and returns what is there, at most
         ``bufsize`` bytes (never reading more than that from the socket).
         Bytes buffered by :meth:`recv_until` or :meth:`recv_exactly` come
-        first. Returns ``b""`` once the device has closed the connection.
+        first. Returns ``b""`` once the device has closed the connection (and
+        the next :meth:`send` reconnects).
 
         Parameters
         ----------
@@ -340,9 +469,12 @@ class TCPInterface:
             if not bufsize:
                 return b""
         try:
-            return self._io.recv(bufsize, self._timeout)
+            data = self._io.recv(bufsize, self._timeout)
         except OSError as exc:
             raise self._failure(exc, "recv", reset_on_error) from None
+        if self._tracing:
+            _trace.record(self._label, "<", data)
+        return data
 
     # -- beyond socs -----------------------------------------------------
 
@@ -420,9 +552,12 @@ class TCPInterface:
         if max_size is not DEFAULT_MAX_SIZE:
             max_size = check_max_size(max_size)
         try:
-            return self._io.recv_until(terminator, timeout, max_size)
+            frame = self._io.recv_until(terminator, timeout, max_size)
         except OSError as exc:
             raise self._failure(exc, "recv_until", reset_on_error) from None
+        if self._tracing:
+            _trace.record(self._label, "<", frame)
+        return frame
 
     def recv_exactly(
         self, n: int, timeout: float | None = None, reset_on_error: bool = False
@@ -459,20 +594,25 @@ class TCPInterface:
             return b""
         timeout = self._deadline_arg(timeout)
         try:
-            return self._io.recv_exactly(n, timeout)
+            data = self._io.recv_exactly(n, timeout)
         except OSError as exc:
             raise self._failure(exc, "recv_exactly", reset_on_error) from None
+        if self._tracing:
+            _trace.record(self._label, "<", data)
+        return data
 
     def recv_into(
         self,
         buffer: WriteableBuffer,
         nbytes: int = 0,
         timeout: float | None = None,
+        reset_on_error: bool = False,
     ) -> int:
         """Receive into a caller's buffer without copying; return the count.
 
         For high-rate streams: reuse one ``bytearray``, ``memoryview`` or
-        NumPy array.
+        NumPy array. Returns what has arrived, which may be less than asked;
+        :meth:`recv_exactly_into` fills the buffer.
 
         Parameters
         ----------
@@ -483,6 +623,8 @@ class TCPInterface:
             bytes.
         timeout : float, optional
             Seconds to wait. Defaults to the interface's ``timeout``.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
 
         Returns
         -------
@@ -499,39 +641,85 @@ class TCPInterface:
             ``buffer`` is not writable and C-contiguous, or ``nbytes`` does
             not fit it.
         """
-        if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-            raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
         timeout = self._deadline_arg(timeout)
-        try:
-            raw = memoryview(buffer)
-        except TypeError:
-            raise TypeError(
-                "recv_into needs a writable, C-contiguous buffer such as a "
-                f"bytearray or NumPy array, not {type(buffer).__name__}"
-            ) from None
-        # Views are released on the way out, even when the call fails, so
-        # the caller's bytearray can be resized again at once.
-        with raw:
-            if raw.readonly or not raw.c_contiguous:
-                raise TypeError(
-                    "recv_into needs a writable, C-contiguous buffer such as a "
-                    f"bytearray or NumPy array, not {type(buffer).__name__}"
-                )
-            with raw.cast("B") as view:
-                size = len(view)
-                if nbytes == 0:
-                    nbytes = size
-                elif not 0 < nbytes <= size:
-                    raise ValueError(
-                        f"nbytes must be from 0 to the buffer's size {size}, "
-                        f"not {nbytes!r}"
-                    )
-                if nbytes == 0:
-                    return 0
-                try:
-                    return self._io.recv_into(view, nbytes, timeout)
-                except OSError as exc:
-                    raise self._failure(exc, "recv_into", False) from None
+        with _byte_view(buffer) as view:
+            nbytes = _fit(nbytes, len(view))
+            if nbytes == 0:
+                return 0
+            try:
+                count = self._io.recv_into(view, nbytes, timeout)
+            except OSError as exc:
+                raise self._failure(exc, "recv_into", reset_on_error) from None
+            if self._tracing:
+                _trace.record(self._label, "<", view[:count])
+            return count
+
+    def recv_exactly_into(
+        self,
+        buffer: WriteableBuffer,
+        nbytes: int = 0,
+        timeout: float | None = None,
+        reset_on_error: bool = False,
+    ) -> int:
+        """Fill a caller's buffer: receive exactly ``nbytes`` bytes into it.
+
+        For fixed-size records of a stream, without a copy: a DAQ loop keeps
+        its position, because a failure says how far the buffer was filled.
+
+        Parameters
+        ----------
+        buffer : writable buffer
+            C-contiguous and writable.
+        nbytes : int, optional
+            How many bytes; 0 (the default) means ``len(buffer)`` in bytes.
+        timeout : float, optional
+            Seconds for the whole call (checked after every kernel read).
+            Defaults to the interface's ``timeout``.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        int
+            ``nbytes``.
+
+        Raises
+        ------
+        TransportTimeout, IncompleteRead, ConnectionError
+            As for :meth:`recv_exactly`. The bytes received are in
+            ``buffer``; the exception's ``.partial`` is a copy of them, so
+            ``len(exc.partial)`` says where to resume.
+        TypeError, ValueError
+            As for :meth:`recv_into`.
+        """
+        timeout = self._deadline_arg(timeout)
+        with _byte_view(buffer) as view:
+            nbytes = _fit(nbytes, len(view))
+            deadline = None if timeout is None else time.monotonic() + timeout
+            got = 0
+            try:
+                while got < nbytes:
+                    wait = None
+                    if deadline is not None:
+                        wait = max(0.0, deadline - time.monotonic())
+                        if got and not wait:  # checked after every kernel read
+                            raise TransportTimeout.expired(timeout, view[:got])
+                    try:
+                        count = self._io.recv_into(view[got:], nbytes - got, wait)
+                    except TransportError as exc:
+                        if isinstance(exc, TransportTimeout):
+                            partial = view[:got]
+                            raise TransportTimeout.expired(timeout, partial) from None
+                        exc.partial = bytes(view[:got])
+                        raise
+                    if count == 0:
+                        raise IncompleteRead.at_eof(view[:got])
+                    got += count
+            except OSError as exc:
+                raise self._failure(exc, "recv_exactly_into", reset_on_error) from None
+            if self._tracing:
+                _trace.record(self._label, "<", view[:nbytes])
+            return nbytes
 
     def clear(self, quiet: float = 0.0, *, timeout: float | None = None) -> int:
         """Discard stale input: the buffer and what the socket holds.
@@ -553,7 +741,7 @@ class TCPInterface:
             How many bytes were discarded. The log (INFO) quotes the first
             80 of them; memory use stays bounded however many there are.
         """
-        quiet = check_quiet(quiet)
+        quiet = check_seconds(quiet, "quiet")
         timeout = self._deadline_arg(timeout)
         io = self._io
         if self._comm is None:
@@ -592,9 +780,17 @@ class TCPInterface:
     ) -> bytes:
         """Send a command and return its reply, without the terminator.
 
-        Holds a per-instance lock, so queries from several threads never
-        interleave one's request with another's reply. Every argument is
-        checked before anything is sent.
+        The reply is this command's own, or an exception: never a reply that
+        belongs to an earlier command. When a query fails after sending (a
+        timeout, say), its reply may still come; the next query first
+        discards it if it has arrived whole, and otherwise reconnects, so
+        that a reply still on its way is left behind with the old connection
+        instead of being taken for the new command's.
+
+        Holds a per-instance lock for the whole exchange, so queries and
+        sends from other threads never get between a command and its reply.
+        Every argument is checked before anything is sent. Waits
+        ``query_delay`` between sending and reading.
 
         Parameters
         ----------
@@ -603,12 +799,12 @@ class TCPInterface:
         terminator : bytes or tuple of bytes, optional
             What ends the reply. Defaults to ``read_terminator``.
         timeout : float, optional
-            Seconds to wait for the reply. Defaults to the interface's
-            ``timeout``.
+            Seconds to wait for the reply (after ``query_delay``). Defaults to
+            the interface's ``timeout``.
         clear : bool, optional
             First discard stale input (buffered, and already in the socket),
-            such as the late reply to a query that timed out. This costs one
-            non-blocking read. Defaults to True.
+            such as unsolicited messages. This costs one non-blocking read.
+            Defaults to True.
 
         Returns
         -------
@@ -623,15 +819,89 @@ class TCPInterface:
             As :meth:`send` and :meth:`recv_until` raise.
         """
         check_message(msg)
-        terms = check_terminators(
-            self.read_terminator if terminator is None else terminator
-        )
+        if terminator is None:
+            terminator = self.read_terminator
+        terms = check_terminators(terminator)
         self._deadline_arg(timeout)  # checked now; recv_until reads it again
+        if not isinstance(clear, bool):
+            raise TypeError(f"clear must be True or False, not {clear!r}")
         command = b"".join((msg, self.write_terminator))
-        with self._query_lock:
-            if clear:
+        with self._lock:
+            if self._owed:
+                self._settle(terminator)
+            elif clear:
                 self.clear()
-            self.send(command)
-            reply = self.recv_until(terminator, timeout=timeout)
+            try:
+                self.send(command)
+                if self.query_delay:
+                    time.sleep(self.query_delay)
+                reply = self.recv_until(terminator, timeout=timeout)
+            except BaseException:
+                # Whatever went wrong, this command's reply may still come.
+                self._owed = True
+                raise
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]
+
+    def _settle(self, terminator: Terminator) -> None:
+        """Discard the reply a failed query left owed, or reconnect.
+
+        The owed reply is settled when whole frames have arrived and nothing
+        after them: then they are discarded. Anything else (nothing yet, half
+        a frame, a closed connection) cannot tell where the owed reply would
+        end, and the stream is resynchronised by reconnecting.
+        """
+        io = self._io
+        frames = discarded = 0
+        try:
+            while True:
+                try:
+                    discarded += len(io.recv_until(terminator, 0.0, DEFAULT_MAX_SIZE))
+                except TransportTimeout:
+                    break
+                frames += 1
+        except OSError:
+            frames = 0  # closed, reset or unframed: reconnect
+        if frames and not io.pending:
+            logger.info(
+                "%s: discarded the late reply to an earlier query (%d bytes)",
+                self._label,
+                discarded,
+            )
+            self._owed = False
+            return
+        self._replace("the reply to an earlier query did not come in time")
+
+
+def _byte_view(buffer: WriteableBuffer) -> memoryview:
+    """A flat, writable byte view of ``buffer``; TypeError if it has none.
+
+    Use it in a ``with`` block: the views are released on the way out, even
+    when the call fails, so the caller's bytearray can be resized at once.
+    """
+    try:
+        raw = memoryview(buffer)
+    except TypeError:
+        raw = None
+    if raw is None or raw.readonly or not raw.c_contiguous:
+        if raw is not None:
+            raw.release()
+        raise TypeError(
+            "the buffer must be writable and C-contiguous, such as a bytearray "
+            f"or NumPy array, not {type(buffer).__name__}"
+        )
+    with raw:
+        return raw.cast("B")
+
+
+def _fit(nbytes: int, size: int) -> int:
+    """``nbytes`` checked against a buffer of ``size`` bytes; 0 means all."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
+    if nbytes == 0:
+        return size
+    if not 0 < nbytes <= size:
+        raise ValueError(
+            f"nbytes must be from 0 to the buffer's size {size}, not {nbytes!r}"
+        )
+    return nbytes

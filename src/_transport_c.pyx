@@ -129,6 +129,7 @@ cdef class Transport:
     cdef bint _awaiting_reply
     cdef bint _receiving
     cdef bint _closed
+    cdef bint _broken
     # The last immutable terminator object recv_until was given, checked.
     cdef object _terms_key
     cdef tuple _terms
@@ -149,6 +150,11 @@ cdef class Transport:
     def pending(self):
         """Number of received bytes buffered and not yet returned."""
         return self._end - self._start
+
+    @property
+    def broken(self):
+        """True once a read met end of stream or a kernel error ended the connection."""
+        return self._broken
 
     def close(self):
         """Refuse every call from now on; a call in progress raises NotConnected."""
@@ -217,6 +223,7 @@ cdef class Transport:
         if err == EINTR:
             PyErr_CheckSignals()  # a handler's exception propagates from here
             return 0
+        self._broken = True
         raise ConnectionLost.from_errno(err, self._peek() if receiving else b"")
 
     cdef int _wait(self, short events, double deadline) except -1:
@@ -259,6 +266,8 @@ cdef class Transport:
                 err = errno
             if got >= 0:
                 self._fileno()  # closed during the call: its bytes go with it
+                if got == 0 and op == RECV:
+                    self._broken = True  # end of stream (n is never 0)
                 return got
             # EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both
             # makes the C compiler reject a duplicate case.

@@ -77,13 +77,15 @@ def test_logs_to_socs_tcp_naming_the_device_and_never_prints(
     assert {r.name for r in caplog.records} == {"socs_tcp"}
     assert all(label in r.getMessage() for r in caplog.records)
     assert any(
-        r.levelno == logging.ERROR and "unable to connect" in r.getMessage()
+        r.levelno == logging.WARNING and "unable to connect" in r.getMessage()
         for r in caplog.records
     )
     assert capsys.readouterr() == ("", "")
 
 
-def test_reset_is_logged_as_a_warning(Interface, make_peer, caplog, capsys):
+def test_connection_replaced_at_once_is_one_info_line(
+    Interface, make_peer, caplog, capsys
+):
     caplog.set_level(logging.DEBUG, logger="socs_tcp")
     peer = make_peer()
     with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
@@ -91,8 +93,10 @@ def test_reset_is_logged_as_a_warning(Interface, make_peer, caplog, capsys):
         wait_readable(iface.comm)
         iface.send(b"again")
         assert read_exactly(peer.wait_connection(1), 5) == b"again"
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("resetting" in r.getMessage() for r in warnings)
+    # No poll failed: no warning, one INFO line saying why it reconnected.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(infos) == 1 and "reconnected" in infos[0], infos
     assert all(f"127.0.0.1:{peer.port}" in r.getMessage() for r in caplog.records)
     assert capsys.readouterr() == ("", "")
 
