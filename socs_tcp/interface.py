@@ -401,8 +401,9 @@ class TCPInterface:
             if reason is not None:
                 self._replace(reason)
             self._last_send = time.monotonic()
-            if self._tracing or _trace.enabled():
-                self._tracing = True
+            # The trace follows the logger's level as of the latest send.
+            self._tracing = _trace.enabled()
+            if self._tracing:
                 _trace.record(self._label, ">", memoryview(msg).cast("B"))
             try:
                 self._io.sendall(msg, self._timeout)
@@ -704,14 +705,18 @@ class TCPInterface:
                         wait = max(0.0, deadline - time.monotonic())
                         if got and not wait:  # checked after every kernel read
                             raise TransportTimeout.expired(timeout, view[:got])
-                    try:
-                        count = self._io.recv_into(view[got:], nbytes - got, wait)
-                    except TransportError as exc:
-                        if isinstance(exc, TransportTimeout):
-                            partial = view[:got]
-                            raise TransportTimeout.expired(timeout, partial) from None
-                        exc.partial = bytes(view[:got])
-                        raise
+                    # The slice is released however the read ends, so the
+                    # caller's buffer is free even while a traceback lives.
+                    with view[got:] as rest:
+                        try:
+                            count = self._io.recv_into(rest, nbytes - got, wait)
+                        except TransportTimeout:
+                            count = -1
+                        except TransportError as exc:
+                            exc.partial = bytes(view[:got])
+                            raise
+                    if count < 0:
+                        raise TransportTimeout.expired(timeout, view[:got])
                     if count == 0:
                         raise IncompleteRead.at_eof(view[:got])
                     got += count
@@ -740,6 +745,13 @@ class TCPInterface:
         int
             How many bytes were discarded. The log (INFO) quotes the first
             80 of them; memory use stays bounded however many there are.
+
+        Raises
+        ------
+        ConnectionError
+            The read failed, other than by finding the connection closed or
+            reset: that is not an error here (nothing stale is left, and the
+            next :meth:`send` reconnects).
         """
         quiet = check_seconds(quiet, "quiet")
         timeout = self._deadline_arg(timeout)
@@ -747,6 +759,7 @@ class TCPInterface:
         if self._comm is None:
             return 0
         started = time.monotonic()
+        count, head = 0, b""
         try:
             count, head = io.drain(PREVIEW, timeout)
             while quiet:
@@ -765,7 +778,11 @@ class TCPInterface:
                     head += chunk[: PREVIEW - len(head)]
                 count += len(chunk)
         except OSError as exc:
-            raise self._failure(exc, "clear", False) from None
+            error = self._failure(exc, "clear", False)
+            # A connection found dead holds nothing stale: the next send
+            # replaces it. Anything else is the caller's to handle.
+            if not io.broken:
+                raise error from None
         if count:
             logger.info("%s: discarded %d stale bytes: %r", self._label, count, head)
         return count

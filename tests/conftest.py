@@ -136,6 +136,21 @@ def make_peer():
         peer.close()
 
 
+@pytest.fixture
+def dormant():
+    """A bound loopback socket: connections are refused until ``.listen()``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(BOUND)
+    yield sock
+    sock.close()
+
+
+def port_of(sock):
+    """The port a socket is bound to."""
+    return sock.getsockname()[1]
+
+
 def wait_readable(sock):
     """Block (bounded) until ``sock`` is readable: data, EOF or a reset."""
     assert select.select([sock], [], [], BOUND)[0], "nothing arrived in time"

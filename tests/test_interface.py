@@ -18,7 +18,14 @@ from unittest import mock
 import pytest
 
 from socs_tcp.errors import NotConnected, TransportTimeout
-from tests.conftest import BOUND, abort, echo, read_exactly, wait_readable
+from tests.conftest import (
+    BOUND,
+    abort,
+    echo,
+    port_of,
+    read_exactly,
+    wait_readable,
+)
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0
@@ -44,20 +51,6 @@ def assert_no_connection_before(peer, index):
 def open_fds():
     """Number of descriptors this process has open."""
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def dormant():
-    """A bound loopback socket: connections are refused until ``.listen()``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(BOUND)
-    yield sock
-    sock.close()
-
-
-def port_of(sock):
-    return sock.getsockname()[1]
 
 
 # -- logging ---------------------------------------------------------------

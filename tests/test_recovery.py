@@ -1,0 +1,467 @@
+"""Recovery, stale replies, pacing and logging of ``TCPInterface``, on both
+backends, against loopback devices that close, reset, answer late or not at
+all. Each device is a handler of ``tests.conftest.Peer``.
+"""
+
+import logging
+import threading
+import time
+
+import pytest
+
+from socs_tcp._health import ConnectionLog
+from socs_tcp.errors import (
+    ConnectionLost,
+    IncompleteRead,
+    NotConnected,
+    TransportTimeout,
+)
+from tests.conftest import BOUND, abort, port_of, read_exactly
+
+#: Timeout for calls that should succeed.
+TIMEOUT = 2.0
+#: Timeout for replies that are made to come too late.
+SHORT = 0.1
+
+
+class Device:
+    """A line device: answers ``CMD\\n`` with ``re:CMD\\n``, and misbehaves.
+
+    Parameters
+    ----------
+    idle_close : float, optional
+        Close (FIN) a connection idle this long.
+    reset_after_reply : bool
+        Reset (RST) the connection shortly after each reply.
+    delays : dict, optional
+        ``{n: seconds}``: wait before the reply to the device's n-th command
+        (counted over all connections, from 1).
+    cut : dict, optional
+        ``{n: k}``: send only the first k bytes of the n-th reply.
+    """
+
+    def __init__(self, idle_close=None, reset_after_reply=False, delays=(), cut=()):
+        self.idle_close = idle_close
+        self.reset_after_reply = reset_after_reply
+        self.delays = dict(delays)
+        self.cut = dict(cut)
+        self.received = []  # (monotonic time, command)
+        self._lock = threading.Lock()
+
+    def __call__(self, conn):
+        if self.idle_close is not None:
+            conn.settimeout(self.idle_close)
+        pending = b""
+        while True:
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                conn.close()  # idle too long: an orderly close
+                return
+            if not data:
+                return
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                with self._lock:
+                    self.received.append((time.monotonic(), line))
+                    n = len(self.received)
+                time.sleep(self.delays.get(n, 0))
+                reply = b"re:" + line + b"\n"
+                conn.sendall(reply[: self.cut.get(n, len(reply))])
+                if self.reset_after_reply:
+                    time.sleep(0.05)
+                    abort(conn)
+                    return
+
+    @property
+    def commands(self):
+        return [line for _, line in self.received]
+
+
+def poll(iface, mode, n):
+    """One poll of the device; its reply."""
+    if mode == "query":
+        return iface.query(b"P%d" % n)
+    iface.send(b"P%d\n" % n)
+    return iface.recv()
+
+
+def failed_polls(iface, mode, polls, period):
+    failures = 0
+    for n in range(polls):
+        time.sleep(period)
+        try:
+            reply = poll(iface, mode, n)
+        except ConnectionError:
+            failures += 1
+        else:
+            assert reply in (b"re:P%d" % n, b"re:P%d\n" % n), reply
+    return failures
+
+
+# -- connection health ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["send_recv", "query"])
+def test_device_closing_idle_connections_costs_no_poll(Interface, make_peer, mode):
+    peer = make_peer(Device(idle_close=0.15))
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        assert failed_polls(iface, mode, polls=5, period=0.3) == 0
+    # The device did close each idle connection: each poll had a new one.
+    assert len(peer.connections) == 6
+
+
+@pytest.mark.parametrize("mode", ["send_recv", "query"])
+def test_device_resetting_between_polls_costs_no_poll(Interface, make_peer, mode):
+    peer = make_peer(Device(reset_after_reply=True))
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        assert failed_polls(iface, mode, polls=5, period=0.2) == 0
+    assert len(peer.connections) == 5
+
+
+def test_end_of_stream_marks_the_connection_dead_and_send_replaces_it(
+    Interface, make_peer
+):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        peer.wait_connection(0).close()
+        assert iface.recv() == b""  # as socs.tcp
+        assert not iface.connected
+        iface.idle_check = float("inf")  # only what recv saw tells
+        iface.send(b"A\n")
+        assert read_exactly(peer.wait_connection(1), 2) == b"A\n"
+        assert iface.connected
+
+
+def test_reset_seen_by_a_receive_is_replaced_before_the_next_send(Interface, make_peer):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        abort(peer.wait_connection(0))
+        with pytest.raises(ConnectionLost):
+            iface.recv_until()
+        assert not iface.connected
+        iface.idle_check = float("inf")
+        iface.send(b"B\n")
+        assert read_exactly(peer.wait_connection(1), 2) == b"B\n"
+
+
+def test_reconnect_opens_a_new_connection(Interface, make_peer):
+    peer = make_peer(Device())
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        first = iface.comm
+        iface.reconnect()
+        assert iface.comm is not first and iface.connected
+        assert iface.query(b"C") == b"re:C"
+        assert len(peer.connections) == 2
+
+
+def test_reconnect_raises_not_connected_naming_the_device(Interface, dormant):
+    iface = Interface("127.0.0.1", port_of(dormant), TIMEOUT)
+    with pytest.raises(NotConnected, match=f"127.0.0.1:{port_of(dormant)}: unable"):
+        iface.reconnect()
+
+
+def test_reconnect_interval_refuses_at_once_instead_of_dialling(Interface, make_peer):
+    peer = make_peer(Device())
+    iface = Interface("127.0.0.1", peer.port, TIMEOUT, reconnect_interval=0.5)
+    try:
+        peer.wait_connection(0)
+        iface.close()
+        began = time.monotonic()
+        with pytest.raises(NotConnected, match="reconnect_interval=0.5 s"):
+            iface.send(b"D\n")
+        assert time.monotonic() - began < 0.25
+        assert len(peer.connections) == 1
+        time.sleep(0.5)
+        assert iface.query(b"D") == b"re:D"
+        assert len(peer.connections) == 2
+    finally:
+        iface.close()
+
+
+def test_reconnect_interval_is_a_class_attribute_too(Interface, make_peer):
+    peer = make_peer(Device())
+    Paced = type("Paced", (Interface,), {"reconnect_interval": 5.0})
+    with Paced("127.0.0.1", peer.port, TIMEOUT) as iface:
+        assert iface.reconnect_interval == 5.0
+        with pytest.raises(NotConnected, match="reconnect_interval"):
+            iface.reconnect()
+
+
+@pytest.mark.parametrize(
+    "option", ["query_delay", "send_interval", "reconnect_interval"]
+)
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "1"])
+def test_pacing_options_are_checked(Interface, make_peer, option, value):
+    peer = make_peer()
+    with pytest.raises((TypeError, ValueError), match=option):
+        Interface("127.0.0.1", peer.port, TIMEOUT, **{option: value})
+    assert not peer.connections
+
+
+# -- stale replies ------------------------------------------------------------
+
+
+def test_late_reply_arriving_after_the_next_command_is_never_returned(
+    Interface, make_peer
+):
+    # The reply to ONE comes after TWO was sent: today's socs returns it to TWO.
+    device = Device(delays={1: 0.3})
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with pytest.raises(TransportTimeout):
+            iface.query(b"ONE", timeout=SHORT)
+        assert iface.query(b"TWO") == b"re:TWO"
+        assert iface.query(b"THREE") == b"re:THREE"
+        # Resynchronised by reconnecting: the late reply left with the old one.
+        assert len(peer.connections) == 2
+
+
+def test_late_reply_that_has_arrived_is_discarded_without_reconnecting(
+    Interface, make_peer, caplog
+):
+    caplog.set_level(logging.INFO, logger="socs_tcp")
+    peer = make_peer(Device(delays={1: 0.2}))
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with pytest.raises(TransportTimeout):
+            iface.query(b"ONE", timeout=SHORT)
+        time.sleep(0.3)  # the late reply is in by now
+        assert iface.query(b"TWO", clear=False) == b"re:TWO"
+        assert len(peer.connections) == 1
+    assert any("late reply" in r.getMessage() for r in caplog.records)
+
+
+def test_half_a_late_reply_makes_the_next_query_resynchronise(Interface, make_peer):
+    peer = make_peer(Device(cut={1: 4}))
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with pytest.raises(TransportTimeout) as caught:
+            iface.query(b"ONE", timeout=SHORT)
+        assert caught.value.partial == b"re:O"
+        assert iface.query(b"TWO") == b"re:TWO"
+        assert len(peer.connections) == 2
+
+
+def test_racing_late_replies_never_yield_a_stale_reply(Interface, make_peer):
+    # Every other reply is late, by less or more than the next query's start.
+    delays = {n: (0.05, 0.15, 0.0, 0.25)[n % 4] for n in range(1, 40)}
+    peer = make_peer(Device(delays=delays))
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        answered = 0
+        for n in range(12):
+            try:
+                reply = iface.query(b"Q%d" % n, timeout=SHORT)
+            except TransportTimeout:
+                continue
+            assert reply == b"re:Q%d" % n
+            answered += 1
+    assert answered >= 3
+
+
+def test_query_checks_every_argument_before_sending(Interface, make_peer):
+    device = Device()
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with pytest.raises(ValueError, match="timeout"):
+            iface.query(b"HEATER ON", timeout=-1)
+        with pytest.raises(ValueError, match="terminator"):
+            iface.query(b"HEATER ON", terminator=b"")
+        with pytest.raises(TypeError, match="clear"):
+            iface.query(b"HEATER ON", clear="yes")
+        with pytest.raises(TypeError, match="encode"):
+            iface.query("HEATER ON")
+        assert iface.query(b"OK") == b"re:OK"
+    assert device.commands == [b"OK"]
+
+
+# -- pacing -------------------------------------------------------------------
+
+
+def test_send_interval_spaces_the_starts_of_sends(Interface, make_peer):
+    device = Device()
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, TIMEOUT, send_interval=0.1) as iface:
+        for n in range(6):
+            iface.send(b"S%d\n" % n)
+        iface.recv_exactly(6 * len(b"re:S0\n"))
+    times = [t for t, _ in device.received]
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    assert gaps[0] >= 0.1 - 0.002, gaps
+    assert gaps[len(gaps) // 2] <= 0.1 + 0.010, gaps
+
+
+def test_send_interval_does_not_delay_a_send_that_is_already_late(Interface, make_peer):
+    peer = make_peer(Device())
+    with Interface("127.0.0.1", peer.port, TIMEOUT, send_interval=0.1) as iface:
+        iface.send(b"A\n")
+        time.sleep(0.15)
+        began = time.monotonic()
+        iface.send(b"B\n")
+        assert time.monotonic() - began < 0.05
+
+
+def test_query_delay_waits_between_command_and_reading(Interface, make_peer):
+    peer = make_peer(Device())
+    Slow = type("Slow", (Interface,), {"query_delay": 0.2})
+    with Slow("127.0.0.1", peer.port, TIMEOUT) as iface:
+        began = time.monotonic()
+        assert iface.query(b"Q", timeout=SHORT) == b"re:Q"  # timeout after the delay
+        assert time.monotonic() - began >= 0.2
+
+
+def test_no_send_gets_between_a_query_and_its_reply(Interface, make_peer):
+    device = Device(delays={1: 0.2})
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        result = []
+        querier = threading.Thread(target=lambda: result.append(iface.query(b"Q")))
+        querier.start()
+        while not device.received:  # the query's command is at the device
+            time.sleep(0.005)
+        iface.send(b"X\n")  # waits for the query's reply
+        querier.join(BOUND)
+        assert result == [b"re:Q"]
+        assert iface.recv_until() == b"re:X\n"
+
+
+# -- logging ------------------------------------------------------------------
+
+
+def test_device_down_costs_at_most_one_line_per_poll(Interface, dormant, caplog):
+    caplog.set_level(logging.DEBUG, logger="socs_tcp")
+    label = f"127.0.0.1:{port_of(dormant)}"
+    iface = Interface("127.0.0.1", port_of(dormant), SHORT)
+    for _ in range(10):
+        try:
+            iface.send(b"P\n")
+            iface.recv()
+        except ConnectionError:
+            pass
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings  # the outage began
+    assert len(caplog.records) <= 10 + 1
+    assert all(r.levelno == logging.DEBUG for r in caplog.records[1:])
+    caplog.clear()
+    dormant.listen(4)  # the device is back
+    iface.send(b"P\n")
+    [restored] = caplog.records
+    assert restored.levelno == logging.WARNING
+    assert restored.getMessage().startswith(f"{label}: connection restored after")
+    assert "(11 failed attempts)" in restored.getMessage()
+    iface.close()
+
+
+def test_outage_warnings_repeat_at_most_every_interval_with_a_count(caplog):
+    caplog.set_level(logging.DEBUG, logger="socs_tcp")
+    log = ConnectionLog("10.0.0.1:502", repeat=0.05)
+    for _ in range(3):
+        log.unreachable("unable to connect: refused")
+    time.sleep(0.06)
+    log.unreachable("unable to connect: refused")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert messages[0] == "10.0.0.1:502: unable to connect: refused"
+    assert "3 failed attempts since the last message" in messages[1]
+
+
+def test_timeout_message_names_device_timeout_and_bytes_kept(Interface, make_peer):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        peer.wait_connection(0).sendall(b"hello")
+        with pytest.raises(TransportTimeout) as caught:
+            iface.recv_until(timeout=SHORT)
+        assert str(caught.value) == (
+            f"127.0.0.1:{peer.port}: no complete reply within 0.1 s "
+            "(5 bytes received and kept)"
+        )
+        with pytest.raises(TransportTimeout, match=r"no complete reply.*\(5 bytes"):
+            iface.recv_until(timeout=SHORT)
+        assert iface.recv_exactly(5) == b"hello"
+
+
+def test_traffic_trace_is_off_by_default(Interface, make_peer, caplog):
+    caplog.set_level(logging.DEBUG, logger="socs_tcp")
+    peer = make_peer(Device())
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        assert iface.query(b"Q") == b"re:Q"
+    assert not [r for r in caplog.records if r.name == "socs_tcp.traffic"]
+
+
+def test_traffic_trace_shows_text_escaped_binary_in_hex_and_cuts(
+    Interface, make_peer, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
+    peer = make_peer(Device())
+    label = f"127.0.0.1:{peer.port}"
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        assert iface.query(b"*IDN?\r") == b"re:*IDN?\r"
+        iface.send(bytes([0, 1, 0xFF]) + b"\n")
+        iface.recv_exactly(7)
+        iface.send(b"L" * 300 + b"\n")
+        iface.recv_until()
+    lines = [r.getMessage() for r in caplog.records if r.name == "socs_tcp.traffic"]
+    assert lines[:4] == [
+        f"{label} > b'*IDN?\\r\\n'",
+        f"{label} < b're:*IDN?\\r\\n'",
+        f"{label} > 00 01 ff 0a",
+        f"{label} < 72 65 3a 00 01 ff 0a",
+    ]
+    assert lines[4].endswith(" ... (301 bytes)") and lines[4].startswith(f"{label} > ")
+
+
+# -- receive-into -------------------------------------------------------------
+
+
+def test_recv_exactly_into_fills_the_buffer_across_chunks(Interface, make_peer):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        conn = peer.wait_connection(0)
+        buffer = bytearray(10)
+
+        def dribble():
+            for piece in (b"abc", b"defg", b"hijXY"):
+                conn.sendall(piece)
+                time.sleep(0.02)
+
+        sender = threading.Thread(target=dribble)
+        sender.start()
+        assert iface.recv_exactly_into(buffer) == 10
+        sender.join(BOUND)
+        assert buffer == b"abcdefghij"
+        assert iface.recv(10) == b"XY"  # what came after stays buffered
+
+
+def test_recv_exactly_into_timeout_says_how_far_it_got(Interface, make_peer):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        peer.wait_connection(0).sendall(b"abcd")
+        buffer = bytearray(8)
+        with pytest.raises(TransportTimeout) as caught:
+            iface.recv_exactly_into(buffer, timeout=SHORT)
+        assert caught.value.partial == b"abcd" == buffer[:4]
+        assert "4 bytes received" in str(caught.value)
+        buffer.extend(b"x")  # the buffer was released
+
+
+def test_recv_exactly_into_at_end_of_stream(Interface, make_peer):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        conn = peer.wait_connection(0)
+        conn.sendall(b"ab")
+        conn.close()
+        buffer = bytearray(4)
+        with pytest.raises(IncompleteRead) as caught:
+            iface.recv_exactly_into(memoryview(buffer), 3)
+        assert caught.value.partial == b"ab"
+        assert not iface.connected
+
+
+@pytest.mark.parametrize("method", ["recv_into", "recv_exactly_into"])
+def test_receive_into_resets_on_error_when_asked(Interface, make_peer, method):
+    peer = make_peer()
+    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        peer.wait_connection(0)
+        with pytest.raises(TransportTimeout):
+            getattr(iface, method)(bytearray(4), 0, SHORT, True)
+        peer.wait_connection(1)  # reconnected
+        assert iface.connected
