@@ -1,0 +1,177 @@
+"""Failed polls against devices that drop connections: socs_tcp vs socs.tcp.
+
+Usage::
+
+    python benchmarks/failed_polls.py [--polls 20] [--period 1.0] [--idle 0.5]
+
+Each client polls its own loopback device every ``period`` seconds, with
+``send()`` + ``recv()`` and with ``query()`` (socs.tcp has no query: it gets
+a ``select``-drain, ``send``, ``recv``), and counts the polls that raised or
+returned anything but the reply. Two devices: one closes a connection idle
+for ``idle`` seconds, one resets (RST) each connection shortly after a reply.
+All runs go at once, in threads, so the whole takes about polls * period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import select
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Device
+
+    def handle(self) -> None:
+        conn: socket.socket = self.request
+        conn.settimeout(self.server.idle)
+        pending = b""
+        while True:
+            try:
+                data = conn.recv(4096)
+            except (TimeoutError, socket.timeout):
+                return  # idle too long: the server closes it (FIN)
+            if not data:
+                return
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                conn.sendall(b"re:" + line + b"\n")
+                if self.server.reset:
+                    time.sleep(0.05)
+                    linger = struct.pack("ii", 1, 0)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    return
+
+
+class _Device(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, idle: float | None, reset: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.idle, self.reset = idle, reset
+
+
+def _socs_query(iface: Any, msg: bytes) -> bytes:
+    while select.select([iface.comm], [], [], 0)[0]:  # drain stale input
+        if not iface.comm.recv(4096):
+            break
+    iface.send(msg + b"\n")
+    return bytes(iface.recv()).rstrip(b"\n")
+
+
+def _clients() -> dict[str, Callable[[str, int], Any]]:
+    from socs_tcp import _backend, interface
+
+    clients: dict[str, Callable[[str, int], Any]] = {}
+    for name in ("cython", "python"):
+        try:
+            transport = _backend.load(name).Transport
+        except ImportError:
+            continue
+        cls = type(
+            "TCPInterface", (interface.TCPInterface,), {"_transport_type": transport}
+        )
+        clients[f"socs_tcp {name}"] = lambda host, port, cls=cls: cls(host, port, 2.0)
+    try:
+        from socs.tcp import TCPInterface as SocsInterface
+    except ImportError:
+        pass
+    else:
+        clients["socs.tcp"] = lambda host, port: SocsInterface(host, port, 2.0)
+    return clients
+
+
+def _run(
+    make: Callable[[str, int], Any],
+    device: _Device,
+    mode: str,
+    polls: int,
+    period: float,
+    failures: dict[str, int],
+    key: str,
+) -> None:
+    iface = make(*device.server_address[:2])
+    count = 0
+    for n in range(polls):
+        time.sleep(period)
+        msg = b"P%d" % n
+        try:
+            if mode == "query":
+                query = getattr(iface, "query", None)
+                reply = query(msg) if query else _socs_query(iface, msg)
+            else:
+                iface.send(msg + b"\n")
+                reply = bytes(iface.recv()).rstrip(b"\n")
+        except (ConnectionError, OSError):
+            count += 1
+            continue
+        count += reply != b"re:" + msg
+    failures[key] = count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--polls", type=int, default=20)
+    parser.add_argument("--period", type=float, default=1.0)
+    parser.add_argument("--idle", type=float, default=0.5)
+    args = parser.parse_args()
+    import logging
+
+    logging.disable(logging.CRITICAL)  # the table is the output
+    sys.stdout = io.StringIO()  # socs.tcp prints on every failure
+    devices = {"closes idle": (args.idle, False), "resets after reply": (None, True)}
+    clients = _clients()
+    failures: dict[str, int] = {}
+    threads, servers = [], []
+    for device_name, (idle, reset) in devices.items():
+        for client in clients:
+            for mode in ("send+recv", "query"):
+                server = _Device(idle, reset)
+                servers.append(server)
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                key = f"{device_name}|{client}|{mode}"
+                thread = threading.Thread(
+                    target=_run,
+                    args=(
+                        clients[client],
+                        server,
+                        mode,
+                        args.polls,
+                        args.period,
+                        failures,
+                        key,
+                    ),
+                )
+                threads.append(thread)
+                thread.start()
+    for thread in threads:
+        thread.join()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    sys.stdout = sys.__stdout__
+    print(
+        f"failed polls of {args.polls}, one every {args.period:g} s "
+        f"(device idle close after {args.idle:g} s)"
+    )
+    print(f"{'device':<20} {'mode':<10} " + " ".join(f"{c:>16}" for c in clients))
+    for device_name in devices:
+        for mode in ("send+recv", "query"):
+            cells = [failures.get(f"{device_name}|{c}|{mode}", -1) for c in clients]
+            print(
+                f"{device_name:<20} {mode:<10} " + " ".join(f"{n:>16}" for n in cells)
+            )
+
+
+if __name__ == "__main__":
+    main()
