@@ -480,7 +480,10 @@ class FakeDevice:
     def _log(self, client: _Client, kind: str, data: bytes = b"") -> None:
         now = time.monotonic() - self._started
         self.transcript.append(Event(now, client.number, kind, data))
-        logger.debug("%s #%d %s %r", self.name, client.number, kind, data)
+        if data:
+            logger.debug("%s #%d %s %r", self.name, client.number, kind, data)
+        else:
+            logger.debug("%s #%d %s", self.name, client.number, kind)
 
     # -- connections ------------------------------------------------------
 
