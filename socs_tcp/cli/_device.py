@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import select
 
-from socs_tcp import TCPInterface, TransportTimeout
+from socs_tcp import TCPInterface
 
 __all__ = [
     "Capture",
     "address",
+    "arrived",
     "connect",
     "escapes",
     "is_binary",
@@ -200,15 +202,33 @@ def read_reply(
     if terminator:
         return iface.recv_until(terminator, timeout=timeout)
     reply = _recv_within(iface, timeout)  # TransportTimeout if nothing comes
-    while reply:  # then whatever follows, until the device falls quiet
-        try:
-            more = _recv_within(iface, QUIET)
-        except TransportTimeout:
-            break
+    while reply and arrived(iface, QUIET):  # then all that follows until quiet
+        more = iface.recv(65536)
         if not more:
             break
         reply += more
     return reply
+
+
+def arrived(iface: TCPInterface, wait: float) -> bool:
+    """True if bytes (or the end of the stream) arrive within ``wait`` seconds.
+
+    Parameters
+    ----------
+    iface : TCPInterface
+        The connection.
+    wait : float
+        Seconds to wait; 0 to look without waiting.
+
+    Returns
+    -------
+    bool
+        Whether a ``recv()`` would return at once.
+    """
+    if iface.pending:
+        return True
+    comm = iface.comm
+    return comm is not None and bool(select.select([comm], [], [], wait)[0])
 
 
 def _recv_within(iface: TCPInterface, timeout: float) -> bytes:

@@ -160,18 +160,14 @@ class Shell(cmd.Cmd):
     def show_unasked(self) -> None:
         """Show bytes that arrived while no command was waiting."""
         unasked = b""
-        saved = self.iface.timeout
-        self.iface.timeout = 0
         try:
-            while True:
+            while _device.arrived(self.iface, 0):
                 chunk = self.iface.recv(65536)
                 if not chunk:
                     break
                 unasked += chunk
         except ConnectionError:
-            pass
-        finally:
-            self.iface.timeout = saved
+            pass  # the next command says so
         if unasked:
             hex_view = self.hex_view or _device.is_binary(unasked)
             self.say(f"(unasked) {_device.render(unasked, hex_view)}")
