@@ -15,6 +15,7 @@ from socs_tcp.testing.framing import (
     length_prefixed,
     mbap,
 )
+from socs_tcp.testing.modbus import ModbusRegisters
 from socs_tcp.testing.responses import Handler, Responses, ResponseTable
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Faults",
     "Framer",
     "Handler",
+    "ModbusRegisters",
     "ResponseTable",
     "Responses",
     "by_terminator",

@@ -34,6 +34,8 @@ logger = logging.getLogger("socs_tcp.testing")
 #: Seconds a control call waits for the device's thread before giving up.
 _CONTROL_TIMEOUT = 5.0
 _RECV_SIZE = 65536
+#: Bytes of each event a transcript shows.
+_SHOWN = 64
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 
@@ -63,7 +65,9 @@ class Event:
 
     def __str__(self) -> str:
         arrow = {"received": "<-", "sent": "->"}.get(self.kind, "--")
-        text = repr(self.data) if self.data or arrow != "--" else ""
+        text = repr(self.data[:_SHOWN]) if self.data or arrow != "--" else ""
+        if len(self.data) > _SHOWN:
+            text += f"... ({len(self.data)} bytes)"
         return f"{self.time:9.4f} s  #{self.client} {arrow} {self.kind:<8} {text}"
 
 
@@ -333,6 +337,29 @@ class FakeDevice:
         """
         self._wait(lambda: len(self._clients) == count, timeout, f"{count} clients")
 
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until every reply the device owes has been sent.
+
+        Replies held back by ``latency``, ``chunk_delay`` or ``late`` (the
+        last one held by ``late`` is still owed) count as not sent. On
+        loopback, sent bytes are in the client's socket when this returns.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Raises
+        ------
+        TimeoutError
+            Replies were still owed after ``timeout``.
+        """
+        self._wait(self._idle, timeout, "idle moment")
+
+    def _idle(self) -> bool:
+        clients = list(self._clients.values())
+        return not self._timers and not any(c.outbox for c in clients)
+
     def transcript_text(self) -> str:
         """The transcript, one event per line, for humans.
 
@@ -470,9 +497,13 @@ class FakeDevice:
 
     def _run_timers(self) -> None:
         now = time.monotonic()
+        ran = False
         while self._timers and self._timers[0][0] <= now:
             _, _, action = heapq.heappop(self._timers)
             action()
+            ran = True
+        if ran:
+            self._notify()
 
     def _later(self, when: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (when, next(self._sequence), action))
@@ -620,6 +651,7 @@ class FakeDevice:
             )
             return
         self._selector.modify(client.sock, selectors.EVENT_READ, client)
+        self._notify()
         if client.close_after_flush is not None:
             self._drop(client, client.close_after_flush)
 
