@@ -9,13 +9,21 @@ import errno
 import os
 import re
 import socket
+import struct
 import threading
 import time
 
 import pytest
 
 from socs_tcp import IncompleteRead, TransportTimeout
-from socs_tcp.testing import FakeDevice, fixed_length, length_prefixed, mbap
+from socs_tcp.testing import (
+    FakeDevice,
+    ModbusRegisters,
+    as_received,
+    fixed_length,
+    length_prefixed,
+    mbap,
+)
 from tests.conftest import BOUND
 
 #: Timeout for calls that should time out.
@@ -455,3 +463,52 @@ def test_transcript_has_times_directions_and_clients(devices, connect):
     text = dev.transcript_text()
     assert text.splitlines()[0] == f"gauge on 127.0.0.1:{dev.port}"
     assert "#1 <- received b'PR1'" in text
+
+
+def test_as_received_echoes_bytes_as_they_come(devices, connect, Interface):
+    dev = devices(lambda data: data, terminator=None, framer=as_received())
+    iface = connect(dev, cls=Interface)
+    iface.send(b"no terminator")
+    assert iface.recv_exactly(13) == b"no terminator"
+
+
+def test_wait_idle_returns_once_owed_replies_are_sent(devices, connect):
+    dev = devices(IDN, terminator=b"\r\n", latency=0.2, chunk=2, chunk_delay=0.01)
+    gauge = connect(dev)
+    gauge.send(b"PR1\r\n")
+    dev.wait_received(1)
+    began = time.monotonic()
+    dev.wait_idle()
+    assert time.monotonic() - began >= 0.15
+    assert gauge.pending == 0
+    assert gauge.recv_until(timeout=0) == b"1.2E-3\r\n"  # already arrived
+    with pytest.raises(TimeoutError):
+        devices(IDN, latency=5).wait_received(1, timeout=0.05)
+
+
+def modbus(tid, pdu, unit=1):
+    return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+
+
+@pytest.mark.parametrize(
+    "request_pdu, response_pdu",
+    [
+        (b"\x04\x00\x07\x00\x02", b"\x04\x04\x00\xb9\x01\x41"),  # read input
+        (b"\x03\x00\x10\x00\x01", b"\x03\x02\x00\x2a"),  # read holding
+        (b"\x04\x00\x09\x00\x01", b"\x84\x02"),  # no such register
+        (b"\x06\x00\x10\x00\x07", b"\x06\x00\x10\x00\x07"),  # write one
+        (b"\x10\x00\x10\x00\x01\x02\x00\x08", b"\x10\x00\x10\x00\x01"),  # write n
+        (b"\x2b\x0e\x01\x00", b"\xab\x01"),  # unknown function
+    ],
+)
+def test_modbus_registers_answer_reads_writes_and_exceptions(
+    devices, connect, Interface, request_pdu, response_pdu
+):
+    registers = ModbusRegisters({7: 185, 8: 321}, {0x10: 42})
+    dev = devices(registers, terminator=None, framer=mbap(), chunk=3)
+    iface = connect(dev, cls=Interface)
+    iface.send(modbus(0x0102, request_pdu, unit=9))
+    expected = modbus(0x0102, response_pdu, unit=9)
+    assert iface.recv_exactly(len(expected)) == expected
+    if request_pdu[0] in (6, 16):
+        assert registers.holding[0x10] == request_pdu[-1]

@@ -10,6 +10,7 @@ from socs_tcp.testing.device import Event, FakeDevice
 from socs_tcp.testing.faults import Faults
 from socs_tcp.testing.framing import (
     Framer,
+    as_received,
     by_terminator,
     fixed_length,
     length_prefixed,
@@ -27,6 +28,7 @@ __all__ = [
     "ModbusRegisters",
     "ResponseTable",
     "Responses",
+    "as_received",
     "by_terminator",
     "fixed_length",
     "length_prefixed",

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Optional
 
-__all__ = ["Framer", "by_terminator", "fixed_length", "length_prefixed", "mbap"]
+__all__ = [
+    "Framer",
+    "as_received",
+    "by_terminator",
+    "fixed_length",
+    "length_prefixed",
+    "mbap",
+]
 
 #: ``framer(buffer) -> (command, rest)``, or ``None`` for "not complete yet".
 Framer = Callable[[bytes], Optional[tuple[bytes, bytes]]]
@@ -127,3 +134,22 @@ def mbap() -> Framer:
         The framer.
     """
     return length_prefixed(4, 2)
+
+
+def as_received() -> Framer:
+    """Take whatever each read returns as one command (an echo device).
+
+    No protocol frames this way: what one read returns depends on how the
+    bytes were chunked on the way. Use it for devices that answer bytes as
+    they come, such as an echo, never to frame commands.
+
+    Returns
+    -------
+    Framer
+        The framer.
+    """
+
+    def frame(buffer: bytes) -> tuple[bytes, bytes] | None:
+        return (buffer, b"") if buffer else None
+
+    return frame
