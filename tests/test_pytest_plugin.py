@@ -6,6 +6,8 @@ project would: their files hold no conftest or import of the plugin.
 
 import pytest
 
+from tests.conftest import BACKENDS, IDS
+
 pytest_plugins = ["pytester"]
 
 GAUGE_TESTS = """
@@ -33,7 +35,11 @@ def test_fails(fake_device):
 """
 
 
-def test_fixture_is_available_and_a_failure_shows_the_transcript(pytester):
+@pytest.mark.parametrize("backend", BACKENDS, ids=[IDS[b] for b in BACKENDS])
+def test_fixture_is_available_and_a_failure_shows_the_transcript(
+    pytester, monkeypatch, backend
+):
+    monkeypatch.setenv("SOCS_TCP_BACKEND", backend)
     pytester.makepyfile(test_gauge=GAUGE_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
@@ -82,15 +88,15 @@ def test_devices_under_xdist_never_share_a_port(pytester):
     pytest.importorskip("xdist")
     pytester.makepyfile(
         """
+        import socket
         import pytest
-        from socs_tcp import TCPInterface
 
         @pytest.mark.parametrize("n", range(8))
         def test_own_device(fake_device, n):
             dev = fake_device({b"N?": b"%d" % n})
-            iface = TCPInterface(*dev.address, timeout=2)
-            assert iface.query(b"N?") == b"%d" % n
-            iface.close()
+            with socket.create_connection(dev.address, timeout=2) as sock:
+                sock.sendall(b"N?\\n")
+                assert sock.recv(16) == b"%d\\n" % n
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
