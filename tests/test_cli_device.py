@@ -193,3 +193,19 @@ def test_shell_shows_unasked_bytes_and_binary_replies_in_hex(Interface):
     assert lines[0] == "(unasked) ALARM\\n"
     assert lines[1].startswith("0000  01 02 ")
     assert lines[3].startswith("error: cannot read the escapes in '\\\\x0'")
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=[IDS[b] for b in BACKENDS])
+def test_shell_in_one_process_talks_to_emulate_in_another(emulate, backend):
+    _, port = emulate("scpi_gauge")
+    shell = socs_tcp(
+        "shell", f"127.0.0.1:{port}", "--terminator", "\\r\\n", "--history", "",
+        stdin=subprocess.PIPE, backend=backend,
+    )  # fmt: skip
+    try:
+        out, err = shell.communicate("*IDN?\n:hex\nUNI?\n", timeout=BOUND)
+    finally:
+        shell.kill()
+    assert (shell.returncode, err) == (0, "")
+    assert "ACME,PG-105,SN1234,1.0    (" in out
+    assert "0000  4d 42 41 52 " in out
