@@ -145,8 +145,9 @@ def test_query_errors_say_what_went_wrong(cli):
         dev.down()
         code, _, err = cli("query", address, "PR1", "--timeout", "0.5")
         assert code == 1
-        assert f"cannot connect to {address}" in err
+        assert err.startswith(f"error: cannot connect to {address}: ")
         assert "refused" in err
+        assert err.count(address) == 1
 
 
 def test_query_refuses_a_bad_address_or_escape(capsys):

@@ -139,6 +139,24 @@ class Capture(logging.Handler):
         super().__init__(logging.WARNING)
         self.last = ""
 
+    def why(self, host: str, port: int) -> str:
+        """Why the connection to ``host:port`` failed, in a few words.
+
+        Parameters
+        ----------
+        host, port : str, int
+            The device, whose name the log message starts with.
+
+        Returns
+        -------
+        str
+            The last warning without the device's name.
+        """
+        for label in (f"{host}:{port}: ", f"[{host}]:{port}: "):
+            if self.last.startswith(label):
+                return self.last[len(label) :]
+        return self.last or "no answer"
+
     def emit(self, record: logging.LogRecord) -> None:
         """Remember ``record``'s message.
 

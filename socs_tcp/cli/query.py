@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if iface.comm is None:
             print(
-                f"error: cannot connect to {host}:{port}: {capture.last}",
+                f"error: cannot connect to {host}:{port}: {capture.why(host, port)}",
                 file=sys.stderr,
             )
             return 1

@@ -312,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
     iface, capture = _device.connect(host, port, args.timeout)
     if iface.comm is None:
         print(
-            f"error: cannot connect to {host}:{port}: {capture.last}", file=sys.stderr
+            f"error: cannot connect to {host}:{port}: {capture.why(host, port)}",
+            file=sys.stderr,
         )
         return 1
     shell = Shell(iface, args.terminator, args.reply_terminator, args.timeout, args.hex)
