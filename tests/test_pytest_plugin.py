@@ -13,6 +13,7 @@ pytest_plugins = ["pytester"]
 GAUGE_TESTS = """
 import pytest
 from socs_tcp import TCPInterface
+from socs_tcp.testing import FakeDevice
 
 
 class Gauge(TCPInterface):
@@ -32,6 +33,12 @@ def test_fails(fake_device):
     reply = gauge.query(b"PR1")
     gauge.close()
     assert reply == b"9.9E-9"
+
+
+def test_fails_with_a_device_of_its_own():
+    with FakeDevice({b"PR1": b"1.2E-3"}, name="own") as dev:
+        with Gauge(*dev.address, timeout=1) as gauge:
+            assert gauge.query(b"PR2") == b"1.2E-3"
 """
 
 
@@ -42,7 +49,7 @@ def test_fixture_is_available_and_a_failure_shows_the_transcript(
     monkeypatch.setenv("SOCS_TCP_BACKEND", backend)
     pytester.makepyfile(test_gauge=GAUGE_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [
             "*fake device transcript (call)*",
@@ -50,10 +57,13 @@ def test_fixture_is_available_and_a_failure_shows_the_transcript(
             "*#1 -- connected*",
             "*#1 <- received b'PR1'",
             "*#1 -> sent     b'1.2E-3\\r\\n'",
+            "*fake device transcript (call)*",
+            "own on 127.0.0.1:*",
+            "*#1 <- received b'PR2\\r'",  # the terminators do not agree
         ]
     )
     # The passing test's transcript is not shown.
-    assert result.stdout.str().count("fake device transcript") == 1
+    assert result.stdout.str().count("fake device transcript") == 2
 
 
 def test_devices_are_stopped_at_teardown_and_callable_errors_fail_it(pytester):

@@ -38,6 +38,10 @@ _RECV_SIZE = 65536
 _SHOWN = 64
 _LINGER_RST = struct.pack("ii", 1, 0)
 
+#: Called with every device started: how the pytest plugin finds the devices
+#: of a test, to show their transcripts when it fails.
+_observers: list[Callable[[FakeDevice], None]] = []
+
 
 @dataclass(frozen=True)
 class Event:
@@ -68,7 +72,8 @@ class Event:
         text = repr(self.data[:_SHOWN]) if self.data or arrow != "--" else ""
         if len(self.data) > _SHOWN:
             text += f"... ({len(self.data)} bytes)"
-        return f"{self.time:9.4f} s  #{self.client} {arrow} {self.kind:<8} {text}"
+        line = f"{self.time:9.4f} s  #{self.client} {arrow} {self.kind:<8} {text}"
+        return line.rstrip()
 
 
 @dataclass(eq=False)
@@ -208,6 +213,8 @@ class FakeDevice:
         )
         self._thread.start()
         logger.debug("%s serving on %s:%d", name, *self.address)
+        for observer in list(_observers):
+            observer(self)
 
     # -- public API ------------------------------------------------------
 

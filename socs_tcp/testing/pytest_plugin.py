@@ -11,11 +11,13 @@ from typing import Any, Callable
 
 import pytest
 
+from socs_tcp.testing import device as _device
 from socs_tcp.testing.device import FakeDevice
 from socs_tcp.testing.responses import Responses
 
-__all__ = ["fake_device", "pytest_runtest_makereport"]
+__all__ = ["fake_device", "pytest_runtest_makereport", "pytest_runtest_protocol"]
 
+#: Every device a test started, with the fixture or not.
 _DEVICES = pytest.StashKey[list[FakeDevice]]()
 
 
@@ -26,7 +28,8 @@ def fake_device(request: pytest.FixtureRequest) -> Iterator[Callable[..., FakeDe
     Takes the arguments of :class:`~socs_tcp.testing.FakeDevice` and returns
     a started device. Every device is stopped at teardown, where an
     exception raised by one of its response callables fails the test. When
-    the test fails, its report includes each device's transcript.
+    the test fails, its report includes the transcript of each device it
+    started (with this fixture or not).
 
     Parameters
     ----------
@@ -39,7 +42,6 @@ def fake_device(request: pytest.FixtureRequest) -> Iterator[Callable[..., FakeDe
         ``fake_device(responses, **options) -> FakeDevice``.
     """
     devices: list[FakeDevice] = []
-    request.node.stash[_DEVICES] = devices
 
     def start(responses: Responses, **options: Any) -> FakeDevice:
         device = FakeDevice(responses, **options)
@@ -52,6 +54,34 @@ def fake_device(request: pytest.FixtureRequest) -> Iterator[Callable[..., FakeDe
     for device in devices:
         if device.errors:
             raise device.errors[0]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, Any, None]:
+    """Note every ``FakeDevice`` started while ``item`` runs.
+
+    Parameters
+    ----------
+    item : pytest.Item
+        The test.
+    nextitem : pytest.Item or None
+        The test after it.
+
+    Yields
+    ------
+    None
+        To pytest, which runs the test.
+    """
+    started: list[FakeDevice] = []
+    item.stash[_DEVICES] = started
+    observe = started.append
+    _device._observers.append(observe)
+    try:
+        yield
+    finally:
+        _device._observers.remove(observe)
 
 
 @pytest.hookimpl(hookwrapper=True)
