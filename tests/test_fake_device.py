@@ -231,10 +231,10 @@ def test_query_never_returns_the_late_reply_of_a_timed_out_query(devices, connec
 
 
 def test_chunk_splits_replies_and_recv_until_joins_them(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", chunk=4, chunk_delay=0.02)
+    dev = devices(IDN, terminator=b"\r\n", chunk=4, chunk_delay=0.1)
     gauge = connect(dev)
     gauge.send(b"*IDN?\r\n")
-    assert gauge.recv(4096) == b"ACME"  # the first piece, alone
+    assert gauge.recv(4096) == b"ACME"  # the first piece, alone for 0.1 s
     assert gauge.recv_until() == b",PTC,1.0\r\n"
     sent = [e.data for e in dev.transcript if e.kind == "sent"]
     assert sent == [b"ACME", b",PTC", b",1.0", b"\r\n"]
