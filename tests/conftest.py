@@ -43,7 +43,11 @@ def Interface(backend):
 
 
 class Peer:
-    """A loopback TCP server running ``handler(conn)`` for each connection.
+    """A raw loopback TCP server running ``handler(conn)`` for each connection.
+
+    For byte-level tests that act on the server's socket itself (half-close,
+    reset at a chosen byte, accept order); a scripted device is a
+    ``socs_tcp.testing.FakeDevice``.
 
     Each accepted socket has a ``BOUND`` timeout, so a handler blocked on a
     client that never writes gives up by itself. ``close()`` stops the

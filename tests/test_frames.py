@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from socs_tcp import FrameTooLong, IncompleteRead, TransportTimeout
-from tests.conftest import BOUND, echo, wait_readable
+from socs_tcp.testing import FakeDevice
+from tests.conftest import BOUND, wait_readable
 
 
 @pytest.fixture
@@ -225,72 +226,61 @@ def test_clear_gives_up_on_a_device_that_never_pauses(device):
     assert count > 4096
 
 
-def reply_upper(conn, delay_first=0.0):
-    """Peer: answer each line with the line upper-cased."""
-    stream = conn.makefile("rb")
-    for count, line in enumerate(stream):
-        if count == 0 and delay_first:
-            time.sleep(delay_first)
-        conn.sendall(line.upper())
+def upper(command):
+    """A device that answers each line with the line upper-cased."""
+    return command.upper()
 
 
-def test_query_appends_write_terminator_and_strips_the_reply(Interface, make_peer):
-    peer = make_peer(reply_upper)
-    iface = Interface("127.0.0.1", peer.port, 1.0)
-    assert iface.query(b"*idn?") == b"*IDN?"
-    iface.close()
+def test_query_appends_write_terminator_and_strips_the_reply(Interface):
+    with FakeDevice(upper) as dev, Interface(*dev.address, 1.0) as iface:
+        assert iface.query(b"*idn?") == b"*IDN?"
+        assert dev.received == [b"*idn?"]
 
 
-def test_query_strips_the_longest_matching_terminator(Interface, make_peer):
-    def crlf(conn):
-        for line in conn.makefile("rb"):
-            conn.sendall(line.strip().upper() + b"\r\n")
-
-    peer = make_peer(crlf)
-    iface = Interface("127.0.0.1", peer.port, 1.0)
-    assert iface.query(b"volt?", terminator=(b"\n", b"\r\n")) == b"VOLT?"
-    iface.close()
+def test_query_strips_the_longest_matching_terminator(Interface):
+    crlf = FakeDevice(upper, reply_terminator=b"\r\n")
+    with crlf as dev, Interface(*dev.address, 1.0) as iface:
+        assert iface.query(b"volt?", terminator=(b"\n", b"\r\n")) == b"VOLT?"
 
 
-def test_query_after_a_timed_out_query_never_returns_the_stale_reply(
-    Interface, make_peer
-):
-    peer = make_peer(lambda conn: reply_upper(conn, delay_first=0.4))
-    iface = Interface("127.0.0.1", peer.port, 1.0)
-    with pytest.raises(TransportTimeout):
-        iface.query(b"first", timeout=0.1)
-    time.sleep(0.5)  # the late reply to "first" is now waiting
-    assert iface.query(b"second") == b"SECOND"
-    iface.close()
+def test_query_after_a_timed_out_query_never_returns_the_stale_reply(Interface):
+    with FakeDevice(upper, latency=0.4) as dev, Interface(*dev.address, 1.0) as iface:
+        with pytest.raises(TransportTimeout):
+            iface.query(b"first", timeout=0.1)
+        dev.inject()
+        dev.wait_idle()  # the late reply to "first" is now waiting
+        assert iface.query(b"second") == b"SECOND"
 
 
-def test_concurrent_queries_never_interleave(Interface, make_peer):
-    peer = make_peer(reply_upper)
-    iface = Interface("127.0.0.1", peer.port, 2.0)
+def test_concurrent_queries_never_interleave(Interface):
     mismatches = []
 
-    def worker(name):
+    def worker(iface, name):
         for i in range(50):
             msg = f"{name}-{i}".encode()
             if iface.query(msg) != msg.upper():
                 mismatches.append(msg)
 
-    threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(BOUND * 4)
-    assert not any(thread.is_alive() for thread in threads)
+    with FakeDevice(upper) as dev, Interface(*dev.address, 2.0) as iface:
+        threads = [
+            threading.Thread(target=worker, args=(iface, f"t{n}")) for n in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(BOUND * 4)
+        assert not any(thread.is_alive() for thread in threads)
     assert mismatches == []
-    iface.close()
+    assert len(dev.received) == 200
 
 
-def test_query_reconnects_like_send(Interface, make_peer):
-    peer = make_peer(reply_upper)
-    iface = Interface("127.0.0.1", peer.port, 1.0)
-    iface.close()
-    assert iface.query(b"again") == b"AGAIN"
-    iface.close()
+def test_query_reconnects_like_send(Interface):
+    with FakeDevice(upper) as dev:
+        iface = Interface(*dev.address, 1.0)
+        iface.close()
+        assert iface.query(b"again") == b"AGAIN"
+        iface.close()
+        assert dev.connections == 2
 
 
 # -- bad input -----------------------------------------------------------------
@@ -325,11 +315,10 @@ def test_bad_arguments_get_clear_errors_and_touch_nothing(device, call, error, w
 # -- connection management -----------------------------------------------------
 
 
-def test_context_manager_closes_and_repr_tells_the_state(Interface, make_peer):
-    peer = make_peer(echo)
-    with Interface("127.0.0.1", peer.port, 1.0) as iface:
+def test_context_manager_closes_and_repr_tells_the_state(Interface):
+    with FakeDevice({}) as dev, Interface(*dev.address, 1.0) as iface:
         assert iface.connected
-        assert f"127.0.0.1:{peer.port}" in repr(iface)
+        assert f"127.0.0.1:{dev.port}" in repr(iface)
         assert "connected" in repr(iface)
     assert not iface.connected
     assert "not connected" in repr(iface)

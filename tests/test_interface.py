@@ -18,6 +18,7 @@ from unittest import mock
 import pytest
 
 from socs_tcp.errors import NotConnected, TransportTimeout
+from socs_tcp.testing import FakeDevice, as_received
 from tests.conftest import (
     BOUND,
     abort,
@@ -46,6 +47,17 @@ def assert_no_connection_before(peer, index):
         assert conn.getpeername() == marker.getsockname()
     finally:
         marker.close()
+
+
+#: A device that sends back whatever arrives, as it arrives.
+ECHO = (lambda data: data,)
+ECHO_OPTIONS = {"terminator": None, "framer": as_received()}
+
+
+@pytest.fixture
+def echo_device():
+    with FakeDevice(*ECHO, **ECHO_OPTIONS) as dev:
+        yield dev
 
 
 def open_fds():
@@ -142,9 +154,8 @@ def test_bufsize_zero_without_connection(Interface, dormant):
     assert iface.recv(0) == b""
 
 
-def test_negative_bufsize_is_a_value_error(Interface, make_peer):
-    peer = make_peer(echo)
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_negative_bufsize_is_a_value_error(Interface, echo_device):
+    with Interface("127.0.0.1", echo_device.port, TIMEOUT) as iface:
         with pytest.raises(ValueError, match="bufsize"):
             iface.recv(-1)
         iface.send(b"still fine")
@@ -329,23 +340,22 @@ def test_connected_follows_the_socket(Interface, make_peer, dormant):
     assert not iface.connected
 
 
-def test_ipv6_loopback(Interface, make_peer):
+def test_ipv6_loopback(Interface):
     try:
-        peer = make_peer(echo, host="::1")
+        dev = FakeDevice(*ECHO, **ECHO_OPTIONS, host="::1")
     except OSError as exc:
         pytest.skip(f"no IPv6 loopback on this host: {exc}")
-    with Interface("::1", peer.port, TIMEOUT) as iface:
+    with dev, Interface("::1", dev.port, TIMEOUT) as iface:
         assert iface.comm.family == socket.AF_INET6
-        assert f"[::1]:{peer.port}" in repr(iface)
+        assert f"[::1]:{dev.port}" in repr(iface)
         iface.send(b"six")
         assert iface.recv() == b"six"
 
 
-def test_hostname(Interface, make_peer):
-    peer = make_peer(echo)
-    with Interface("localhost", peer.port, TIMEOUT) as iface:
+def test_hostname(Interface, echo_device):
+    with Interface("localhost", echo_device.port, TIMEOUT) as iface:
         assert iface.connected
-        assert f"localhost:{peer.port}" in repr(iface)
+        assert f"localhost:{echo_device.port}" in repr(iface)
         iface.send(b"name")
         assert iface.recv() == b"name"
 
@@ -446,21 +456,19 @@ CYCLES = 50
 
 @needs_proc
 @pytest.mark.usefixtures("gc_paused")
-def test_no_descriptor_leak_across_connect_close_cycles(Interface, make_peer):
-    peer = make_peer(echo)
+def test_no_descriptor_leak_across_connect_close_cycles(Interface, echo_device):
     before = open_fds()
     for _ in range(CYCLES):
-        with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with Interface("127.0.0.1", echo_device.port, TIMEOUT) as iface:
             iface.send(b"ping")
             assert iface.recv() == b"ping"
     for _ in range(CYCLES):  # socs drivers never call close()
-        iface = Interface("127.0.0.1", peer.port, TIMEOUT)
+        iface = Interface("127.0.0.1", echo_device.port, TIMEOUT)
         iface.send(b"ping")
         assert iface.recv() == b"ping"
         del iface
-    peer.wait_connection(2 * CYCLES - 1)
-    for conn in peer.connections:  # the peer's ends count too
-        conn.close()
+    echo_device.wait_clients(0)  # the device's ends count too
+    assert echo_device.connections == 2 * CYCLES
     assert open_fds() == before
 
 
@@ -483,15 +491,15 @@ def test_no_descriptor_leak_across_failures_and_resets(Interface, make_peer, dor
     assert open_fds() == before
 
 
-def test_no_thread_leak(Interface, make_peer):
+def test_no_thread_leak(Interface):
     before = set(threading.enumerate())
-    peer = make_peer(echo)
+    dev = FakeDevice(*ECHO, **ECHO_OPTIONS)
     for _ in range(5):
-        with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+        with Interface("127.0.0.1", dev.port, TIMEOUT) as iface:
             iface.send(b"ping")
             assert iface.recv() == b"ping"
             iface.timeout = SHORT
             with pytest.raises(ConnectionError):
                 iface.recv(reset_on_error=True)  # times out, then resets
-    peer.close()  # joins the peer's own threads
+    dev.stop()  # joins the device's own thread
     assert set(threading.enumerate()) == before

@@ -20,7 +20,8 @@ import threading
 import pytest
 import socs.tcp
 
-from tests.conftest import BOUND, abort, echo, read_exactly, wait_readable
+from socs_tcp.testing import FakeDevice, as_received, fixed_length
+from tests.conftest import BOUND, abort, read_exactly, wait_readable
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0
@@ -62,87 +63,32 @@ def port_is(iface, port):
     return type(iface.port) is int and iface.port == port
 
 
-def answer(conn):
-    """Peer handler: a device that answers every query with :data:`REPLY`."""
-    while conn.recv(4096):
-        conn.sendall(REPLY)
-
-
-class Endpoint:
-    """A loopback port that refuses connections until :meth:`up`.
-
-    The port stays bound the whole time, so nothing else can take it.
-    """
-
-    def __init__(self):
-        self.sock = self._bind(0)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self.threads = []
-        self.errors = []
-
-    @staticmethod
-    def _bind(port):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.settimeout(BOUND)
-        return sock
-
-    def up(self):
-        """Start accepting connections (they wait in the backlog)."""
-        self.sock.listen(8)
-
-    def down(self):
-        """Refuse new connections again; open ones are left alone."""
-        self.sock.close()
-        self.sock = self._bind(self.port)
-
-    def accept(self):
-        """The next connection, waiting up to ``BOUND``."""
-        conn, _ = self.sock.accept()
-        conn.settimeout(BOUND)
-        self.accepted.append(conn)
-        return conn
-
-    def serve(self, handler):
-        """Accept one connection in a thread and run ``handler`` on it."""
-
-        def run():
-            try:
-                handler(self.accept())
-            except OSError:
-                pass  # the client went away, or close() closed the socket
-            except Exception as exc:  # reported by close()
-                self.errors.append(exc)
-
-        thread = threading.Thread(target=run, daemon=True)
-        self.threads.append(thread)
-        thread.start()
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-        for thread in self.threads:
-            thread.join(BOUND)
-            assert not thread.is_alive(), "an endpoint thread did not stop"
-        if self.errors:
-            raise self.errors[0]
+#: A device that sends back whatever arrives, as it arrives.
+ECHO = {"responses": lambda data: data, "terminator": None, "framer": as_received()}
 
 
 class Net:
-    """What a scenario may use: peers, endpoints, and interface clean-up."""
+    """What a scenario may use: raw peers, fake devices, interface clean-up."""
 
     def __init__(self, make_peer):
         self.peer = make_peer
-        self.endpoints = []
+        self.devices = []
         self.interfaces = []
 
-    def endpoint(self):
-        endpoint = Endpoint()
-        self.endpoints.append(endpoint)
-        return endpoint
+    def device(self, responses=None, **options):
+        """A started ``FakeDevice``; by default it answers the documented query."""
+        if responses is None:
+            responses = {query_string[:-2]: REPLY[:-2]}
+            options.setdefault("terminator", b"\r\n")
+        device = FakeDevice(responses, **options)
+        self.devices.append(device)
+        return device
+
+    def switched_off(self, **options):
+        """A device that refuses connections until ``up()``."""
+        device = self.device(**options)
+        device.down()
+        return device
 
     def track(self, iface):
         """Close ``iface``'s socket at the end of the test (socs has no close)."""
@@ -153,8 +99,8 @@ class Net:
         for iface in self.interfaces:
             if iface.comm is not None:
                 iface.comm.close()
-        for endpoint in self.endpoints:
-            endpoint.close()
+        for device in self.devices:
+            device.stop()
 
 
 @pytest.fixture
@@ -200,10 +146,10 @@ def device_class(base):
 
 
 def construct_unreachable(cls, net):
-    endpoint = net.endpoint()
-    iface = net.track(cls("127.0.0.1", endpoint.port, SHORT))
+    device = net.switched_off()
+    iface = net.track(cls("127.0.0.1", device.port, SHORT))
     return {
-        "attributes": (iface.ip_address, port_is(iface, endpoint.port), iface.timeout),
+        "attributes": (iface.ip_address, port_is(iface, device.port), iface.timeout),
         "comm": comm_state(iface),
         "recv": attempt(iface.recv),
         "comm after recv": comm_state(iface),
@@ -211,8 +157,8 @@ def construct_unreachable(cls, net):
 
 
 def echo_round_trip(cls, net):
-    peer = net.peer(echo)
-    iface = net.track(cls("127.0.0.1", peer.port, TIMEOUT))
+    device = net.device(**ECHO)
+    iface = net.track(cls("127.0.0.1", device.port, TIMEOUT))
     return {
         "comm": comm_state(iface),
         "send": iface.send(query_string),
@@ -233,19 +179,19 @@ def recv_timeout(cls, net):
 
 
 def send_reconnects_when_device_comes_up(cls, net):
-    endpoint = net.endpoint()
-    iface = net.track(cls("127.0.0.1", endpoint.port, TIMEOUT))
+    device = net.switched_off(responses={}, terminator=None, framer=fixed_length(5))
+    iface = net.track(cls("127.0.0.1", device.port, TIMEOUT))
     outcome = {"comm before": comm_state(iface)}
-    endpoint.up()
+    device.up()
     outcome["send"] = iface.send(b"hello")
     outcome["comm after"] = comm_state(iface)
-    outcome["device got"] = read_exactly(endpoint.accept(), 5)
+    outcome["device got"] = device.wait_received(1, BOUND)
     return outcome
 
 
 def send_while_device_down(cls, net):
-    endpoint = net.endpoint()
-    iface = net.track(cls("127.0.0.1", endpoint.port, SHORT))
+    device = net.switched_off()
+    iface = net.track(cls("127.0.0.1", device.port, SHORT))
     return {
         "first send": attempt(iface.send, b"hello"),
         "second send": attempt(iface.send, b"hello"),
@@ -287,12 +233,10 @@ def send_after_reset(how):
 
 
 def send_after_reset_with_device_gone(cls, net):
-    endpoint = net.endpoint()
-    endpoint.up()
-    iface = net.track(cls("127.0.0.1", endpoint.port, SHORT))
-    conn = endpoint.accept()
-    endpoint.down()
-    abort(conn)
+    device = net.device()
+    iface = net.track(cls("127.0.0.1", device.port, SHORT))
+    device.wait_clients(1, BOUND)
+    device.down(drop="rst")  # resets the connection, refuses new ones
     wait_readable(iface.comm)
     return {"send": attempt(iface.send, b"lost"), "comm": comm_state(iface)}
 
@@ -320,9 +264,9 @@ def recv_timeout_with_reset(cls, net):
 
 
 def recv_unconnected_with_reset(cls, net):
-    endpoint = net.endpoint()
-    iface = net.track(cls("127.0.0.1", endpoint.port, SHORT))
-    endpoint.up()
+    device = net.switched_off()
+    iface = net.track(cls("127.0.0.1", device.port, SHORT))
+    device.up()
     return {
         "recv": attempt(iface.recv, reset_on_error=True),
         "comm": comm_state(iface),
@@ -330,11 +274,11 @@ def recv_unconnected_with_reset(cls, net):
 
 
 def port_as_string(cls, net):
-    peer = net.peer(echo)
-    iface = net.track(cls("127.0.0.1", str(peer.port), TIMEOUT))
+    device = net.device(**ECHO)
+    iface = net.track(cls("127.0.0.1", str(device.port), TIMEOUT))
     iface.send(b"ok")
     return {
-        "port": port_is(iface, peer.port),
+        "port": port_is(iface, device.port),
         "comm": comm_state(iface),
         "echo": iface.recv(),
     }
@@ -368,46 +312,28 @@ def send_bytes_like(cls, net):
     return outcome, received == [b"abcd" + payload]
 
 
-def flaky_device():
-    """Peer handler: a device that resets once, in the middle of a query.
-
-    Its first connection answers one query and resets the connection on the
-    next; later connections answer every query.
-    """
-    connections = []
-
-    def handler(conn):
-        connections.append(conn)
-        if len(connections) > 1:
-            return answer(conn)
-        conn.recv(4096)
-        conn.sendall(REPLY)
-        conn.recv(4096)
-        abort(conn)
-
-    return handler
-
-
 def documented_driver(cls, net):
     Device = device_class(cls)
-    peer = net.peer(flaky_device())
-    device = net.track(Device("127.0.0.1", port=peer.port, timeout=TIMEOUT))
-    return {
-        "port": port_is(device, peer.port),
+    fake = net.device()
+    device = net.track(Device("127.0.0.1", port=fake.port, timeout=TIMEOUT))
+    outcome = {
+        "port": port_is(device, fake.port),
         "get_data": attempt(device.get_data),
-        "device resets": attempt(device.get_data),
-        "retry": attempt(device.get_data),
-        "connections": len(peer.connections),
     }
+    fake.inject(drop="rst")  # the device resets in the middle of a query
+    outcome["device resets"] = attempt(device.get_data)
+    fake.inject()
+    outcome["retry"] = attempt(device.get_data)
+    outcome["connections"] = fake.connections
+    return outcome
 
 
 def documented_driver_agent_loop(cls, net):
     Device = device_class(cls)
-    endpoint = net.endpoint()
-    device = net.track(Device("127.0.0.1", port=endpoint.port, timeout=TIMEOUT))
+    fake = net.switched_off()
+    device = net.track(Device("127.0.0.1", port=fake.port, timeout=TIMEOUT))
     outcome = {"device down": attempt(device.get_data)}
-    endpoint.up()
-    endpoint.serve(answer)
+    fake.up()
     outcome["device up"] = attempt(device.get_data)
     return outcome
 
@@ -445,7 +371,7 @@ def test_send_without_connection_reconnects_once_device_is_up(same_outcome):
         "comm before": None,
         "send": None,
         "comm after": "socket",
-        "device got": b"hello",
+        "device got": [b"hello"],
     }
 
 

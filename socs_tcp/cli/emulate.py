@@ -1,0 +1,123 @@
+"""``python -m socs_tcp emulate DIALOGUE``: serve a dialogue file until Ctrl-C.
+
+Prints the address it serves on (one line, flushed at once, so a script can
+read it), then with ``-v`` every exchange, until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from socs_tcp.testing.dialogue import DialogueError, load_dialogue, shipped_dialogues
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``emulate`` sub-parser to ``commands``.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The sub-parsers of ``python -m socs_tcp``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The new sub-parser.
+    """
+    names = ", ".join(shipped_dialogues())
+    emulate: argparse.ArgumentParser = commands.add_parser(
+        "emulate",
+        help="serve a fake device from a dialogue file until Ctrl-C",
+        description="Serve a fake device described by a TOML dialogue file "
+        f"until Ctrl-C. DIALOGUE is a file, or the name of one that ships "
+        f"with socs_tcp: {names}.",
+    )
+    emulate.add_argument("dialogue", metavar="DIALOGUE")
+    emulate.add_argument(
+        "--port", type=int, help="port to listen on (default: the file's, else free)"
+    )
+    emulate.add_argument(
+        "--host", help="address to listen on (default: the file's, else 127.0.0.1)"
+    )
+    emulate.add_argument(
+        "-v", "--verbose", action="store_true", help="print every exchange on stderr"
+    )
+    return emulate
+
+
+def _path(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = shipped_dialogues()
+    if name in shipped:
+        return shipped[name]
+    known = ", ".join(shipped)
+    raise FileNotFoundError(
+        f"no dialogue file {name!r}; give a path to a .toml file, or one of {known}"
+    )
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``emulate`` command.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments.
+
+    Returns
+    -------
+    int
+        0 after Ctrl-C, 1 if it cannot serve, 2 for a bad dialogue.
+    """
+    try:
+        dialogue = load_dialogue(_path(args.dialogue))
+    except (DialogueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in (("port", args.port), ("host", args.host)) if v}
+    if args.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(relativeCreated)9.0f ms  %(message)s")
+        )
+        log = logging.getLogger("socs_tcp.testing")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+    try:
+        device = dialogue.device(**overrides)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also where SIGINT is ignored
+        signal.signal(signum, _stop)
+    host, port = device.address
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"serving {device.name} ({dialogue.path}) on {shown}:{port}; Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.stop(check=False)
+    print(
+        f"stopped after {device.connections} connections, "
+        f"{len(device.received)} commands",
+        flush=True,
+    )
+    return 0
