@@ -1,10 +1,9 @@
 """Recovery, stale replies, pacing and logging of ``TCPInterface``, on both
-backends, against loopback devices that close, reset, answer late or not at
-all. Each device is a handler of ``tests.conftest.Peer``.
+backends, against fake devices that close, reset, answer late or not at all
+(``fake_device``), and raw loopback peers where a test needs the socket.
 """
 
 import logging
-import socket
 import threading
 import time
 
@@ -25,59 +24,9 @@ TIMEOUT = 2.0
 SHORT = 0.1
 
 
-class Device:
-    """A line device: answers ``CMD\\n`` with ``re:CMD\\n``, and misbehaves.
-
-    Parameters
-    ----------
-    idle_close : float, optional
-        Close (FIN) a connection idle this long.
-    reset_after_reply : bool
-        Reset (RST) the connection shortly after each reply.
-    delays : dict, optional
-        ``{n: seconds}``: wait before the reply to the device's n-th command
-        (counted over all connections, from 1).
-    cut : dict, optional
-        ``{n: k}``: send only the first k bytes of the n-th reply.
-    """
-
-    def __init__(self, idle_close=None, reset_after_reply=False, delays=(), cut=()):
-        self.idle_close = idle_close
-        self.reset_after_reply = reset_after_reply
-        self.delays = dict(delays)
-        self.cut = dict(cut)
-        self.received = []  # (monotonic time, command)
-        self._lock = threading.Lock()
-
-    def __call__(self, conn):
-        if self.idle_close is not None:
-            conn.settimeout(self.idle_close)
-        pending = b""
-        while True:
-            try:
-                data = conn.recv(4096)
-            except socket.timeout:  # not TimeoutError on 3.9
-                conn.close()  # idle too long: an orderly close
-                return
-            if not data:
-                return
-            pending += data
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                with self._lock:
-                    self.received.append((time.monotonic(), line))
-                    n = len(self.received)
-                time.sleep(self.delays.get(n, 0))
-                reply = b"re:" + line + b"\n"
-                conn.sendall(reply[: self.cut.get(n, len(reply))])
-                if self.reset_after_reply:
-                    time.sleep(0.05)
-                    abort(conn)
-                    return
-
-    @property
-    def commands(self):
-        return [line for _, line in self.received]
+def ECHO(command):
+    """The devices here answer ``CMD`` with ``re:CMD``."""
+    return b"re:" + command
 
 
 def poll(iface, mode, n):
@@ -105,20 +54,20 @@ def failed_polls(iface, mode, polls, period):
 
 
 @pytest.mark.parametrize("mode", ["send_recv", "query"])
-def test_device_closing_idle_connections_costs_no_poll(Interface, make_peer, mode):
-    peer = make_peer(Device(idle_close=0.15))
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_device_closing_idle_connections_costs_no_poll(Interface, fake_device, mode):
+    dev = fake_device(ECHO, idle_close=0.15)
+    with Interface(*dev.address, TIMEOUT) as iface:
         assert failed_polls(iface, mode, polls=5, period=0.3) == 0
     # The device did close each idle connection: each poll had a new one.
-    assert len(peer.connections) == 6
+    assert dev.connections == 6
 
 
 @pytest.mark.parametrize("mode", ["send_recv", "query"])
-def test_device_resetting_between_polls_costs_no_poll(Interface, make_peer, mode):
-    peer = make_peer(Device(reset_after_reply=True))
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_device_resetting_between_polls_costs_no_poll(Interface, fake_device, mode):
+    dev = fake_device(ECHO, drop_after=1, drop="rst")
+    with Interface(*dev.address, TIMEOUT) as iface:
         assert failed_polls(iface, mode, polls=5, period=0.2) == 0
-    assert len(peer.connections) == 5
+    assert dev.connections == 5
 
 
 def test_end_of_stream_marks_the_connection_dead_and_send_replaces_it(
@@ -147,14 +96,14 @@ def test_reset_seen_by_a_receive_is_replaced_before_the_next_send(Interface, mak
         assert read_exactly(peer.wait_connection(1), 2) == b"B\n"
 
 
-def test_reconnect_opens_a_new_connection(Interface, make_peer):
-    peer = make_peer(Device())
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_reconnect_opens_a_new_connection(Interface, fake_device):
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT) as iface:
         first = iface.comm
         iface.reconnect()
         assert iface.comm is not first and iface.connected
         assert iface.query(b"C") == b"re:C"
-        assert len(peer.connections) == 2
+        assert dev.connections == 2
 
 
 def test_reconnect_raises_not_connected_naming_the_device(Interface, dormant):
@@ -163,28 +112,28 @@ def test_reconnect_raises_not_connected_naming_the_device(Interface, dormant):
         iface.reconnect()
 
 
-def test_reconnect_interval_refuses_at_once_instead_of_dialling(Interface, make_peer):
-    peer = make_peer(Device())
-    iface = Interface("127.0.0.1", peer.port, TIMEOUT, reconnect_interval=0.5)
+def test_reconnect_interval_refuses_at_once_instead_of_dialling(Interface, fake_device):
+    dev = fake_device(ECHO)
+    iface = Interface(*dev.address, TIMEOUT, reconnect_interval=0.5)
     try:
-        peer.wait_connection(0)
+        dev.wait_clients(1)
         iface.close()
         began = time.monotonic()
         with pytest.raises(NotConnected, match="reconnect_interval=0.5 s"):
             iface.send(b"D\n")
         assert time.monotonic() - began < 0.25
-        assert len(peer.connections) == 1
+        assert dev.connections == 1
         time.sleep(0.5)
         assert iface.query(b"D") == b"re:D"
-        assert len(peer.connections) == 2
+        assert dev.connections == 2
     finally:
         iface.close()
 
 
-def test_reconnect_interval_is_a_class_attribute_too(Interface, make_peer):
-    peer = make_peer(Device())
+def test_reconnect_interval_is_a_class_attribute_too(Interface, fake_device):
+    dev = fake_device(ECHO)
     Paced = type("Paced", (Interface,), {"reconnect_interval": 5.0})
-    with Paced("127.0.0.1", peer.port, TIMEOUT) as iface:
+    with Paced(*dev.address, TIMEOUT) as iface:
         assert iface.reconnect_interval == 5.0
         with pytest.raises(NotConnected, match="reconnect_interval"):
             iface.reconnect()
@@ -205,51 +154,53 @@ def test_pacing_options_are_checked(Interface, make_peer, option, value):
 
 
 def test_late_reply_arriving_after_the_next_command_is_never_returned(
-    Interface, make_peer
+    Interface, fake_device
 ):
-    # The reply to ONE comes after TWO was sent: today's socs returns it to TWO.
-    device = Device(delays={1: 0.3})
-    peer = make_peer(device)
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+    # The reply to ONE comes after TWO was sent: socs.tcp returns it to TWO.
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, TIMEOUT) as iface:
         with pytest.raises(TransportTimeout):
             iface.query(b"ONE", timeout=SHORT)
+        dev.inject()  # TWO is answered at once, before ONE's reply is due
         assert iface.query(b"TWO") == b"re:TWO"
         assert iface.query(b"THREE") == b"re:THREE"
-        # Resynchronised by reconnecting: the late reply left with the old one.
-        assert len(peer.connections) == 2
+    # Resynchronised by reconnecting: the late reply left with the old one.
+    assert dev.connections == 2
 
 
 def test_late_reply_that_has_arrived_is_discarded_without_reconnecting(
-    Interface, make_peer, caplog
+    Interface, fake_device, caplog
 ):
     caplog.set_level(logging.INFO, logger="socs_tcp")
-    peer = make_peer(Device(delays={1: 0.2}))
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+    dev = fake_device(ECHO, latency=0.2)
+    with Interface(*dev.address, TIMEOUT) as iface:
         with pytest.raises(TransportTimeout):
             iface.query(b"ONE", timeout=SHORT)
-        time.sleep(0.3)  # the late reply is in by now
+        dev.inject()
+        dev.wait_idle()  # the late reply is in by now
         assert iface.query(b"TWO", clear=False) == b"re:TWO"
-        assert len(peer.connections) == 1
+    assert dev.connections == 1
     assert any("late reply" in r.getMessage() for r in caplog.records)
 
 
-def test_half_a_late_reply_makes_the_next_query_resynchronise(Interface, make_peer):
-    peer = make_peer(Device(cut={1: 4}))
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_half_a_late_reply_makes_the_next_query_resynchronise(Interface, fake_device):
+    dev = fake_device(ECHO, chunk=4, chunk_delay=BOUND)
+    with Interface(*dev.address, TIMEOUT) as iface:
         with pytest.raises(TransportTimeout) as caught:
             iface.query(b"ONE", timeout=SHORT)
         assert caught.value.partial == b"re:O"
+        dev.inject()
         assert iface.query(b"TWO") == b"re:TWO"
-        assert len(peer.connections) == 2
+    assert dev.connections == 2
 
 
-def test_racing_late_replies_never_yield_a_stale_reply(Interface, make_peer):
-    # Every other reply is late, by less or more than the next query's start.
-    delays = {n: (0.05, 0.15, 0.0, 0.25)[n % 4] for n in range(1, 40)}
-    peer = make_peer(Device(delays=delays))
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_racing_late_replies_never_yield_a_stale_reply(Interface, fake_device):
+    # Replies late by less or more than the next query's start, in turn.
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT) as iface:
         answered = 0
         for n in range(12):
+            dev.inject(latency=(0.05, 0.15, 0.0, 0.25)[n % 4])
             try:
                 reply = iface.query(b"Q%d" % n, timeout=SHORT)
             except TransportTimeout:
@@ -259,10 +210,9 @@ def test_racing_late_replies_never_yield_a_stale_reply(Interface, make_peer):
     assert answered >= 3
 
 
-def test_query_checks_every_argument_before_sending(Interface, make_peer):
-    device = Device()
-    peer = make_peer(device)
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_query_checks_every_argument_before_sending(Interface, fake_device):
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT) as iface:
         with pytest.raises(ValueError, match="timeout"):
             iface.query(b"HEATER ON", timeout=-1)
         with pytest.raises(ValueError, match="terminator"):
@@ -272,19 +222,18 @@ def test_query_checks_every_argument_before_sending(Interface, make_peer):
         with pytest.raises(TypeError, match="encode"):
             iface.query("HEATER ON")
         assert iface.query(b"OK") == b"re:OK"
-    assert device.commands == [b"OK"]
+    assert dev.received == [b"OK"]
 
 
 # -- pacing -------------------------------------------------------------------
 
 
-def test_send_interval_spaces_the_starts_of_sends(Interface, make_peer, caplog):
+def test_send_interval_spaces_the_starts_of_sends(Interface, fake_device, caplog):
     # The trace line is logged as each send starts: the client's own clock,
-    # not a device thread's, which a busy machine can run late.
+    # not the device's thread, which a busy machine can run late.
     caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
-    device = Device()
-    peer = make_peer(device)
-    with Interface("127.0.0.1", peer.port, TIMEOUT, send_interval=0.1) as iface:
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT, send_interval=0.1) as iface:
         for n in range(6):
             iface.send(b"S%d\n" % n)
         iface.recv_exactly(6 * len(b"re:S0\n"))
@@ -293,12 +242,14 @@ def test_send_interval_spaces_the_starts_of_sends(Interface, make_peer, caplog):
     gaps = sorted(b - a for a, b in zip(starts, starts[1:]))
     assert gaps[0] >= 0.1 - 0.001, gaps
     assert gaps[len(gaps) // 2] <= 0.1 + 0.010, gaps
-    assert device.commands == [b"S%d" % n for n in range(6)]
+    assert dev.received == [b"S%d" % n for n in range(6)]
 
 
-def test_send_interval_does_not_delay_a_send_that_is_already_late(Interface, make_peer):
-    peer = make_peer(Device())
-    with Interface("127.0.0.1", peer.port, TIMEOUT, send_interval=0.1) as iface:
+def test_send_interval_does_not_delay_a_send_that_is_already_late(
+    Interface, fake_device
+):
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT, send_interval=0.1) as iface:
         iface.send(b"A\n")
         time.sleep(0.15)
         began = time.monotonic()
@@ -306,24 +257,22 @@ def test_send_interval_does_not_delay_a_send_that_is_already_late(Interface, mak
         assert time.monotonic() - began < 0.05
 
 
-def test_query_delay_waits_between_command_and_reading(Interface, make_peer):
-    peer = make_peer(Device())
+def test_query_delay_waits_between_command_and_reading(Interface, fake_device):
+    dev = fake_device(ECHO)
     Slow = type("Slow", (Interface,), {"query_delay": 0.2})
-    with Slow("127.0.0.1", peer.port, TIMEOUT) as iface:
+    with Slow(*dev.address, TIMEOUT) as iface:
         began = time.monotonic()
         assert iface.query(b"Q", timeout=SHORT) == b"re:Q"  # timeout after the delay
         assert time.monotonic() - began >= 0.2
 
 
-def test_no_send_gets_between_a_query_and_its_reply(Interface, make_peer):
-    device = Device(delays={1: 0.2})
-    peer = make_peer(device)
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+def test_no_send_gets_between_a_query_and_its_reply(Interface, fake_device):
+    dev = fake_device(ECHO, latency=0.2)
+    with Interface(*dev.address, TIMEOUT) as iface:
         result = []
         querier = threading.Thread(target=lambda: result.append(iface.query(b"Q")))
         querier.start()
-        while not device.received:  # the query's command is at the device
-            time.sleep(0.005)
+        dev.wait_received(1)  # the query's command is at the device
         iface.send(b"X\n")  # waits for the query's reply
         querier.join(BOUND)
         assert result == [b"re:Q"]
@@ -385,21 +334,21 @@ def test_timeout_message_names_device_timeout_and_bytes_kept(Interface, make_pee
         assert iface.recv_exactly(5) == b"hello"
 
 
-def test_traffic_trace_is_off_by_default(Interface, make_peer, caplog):
+def test_traffic_trace_is_off_by_default(Interface, fake_device, caplog):
     caplog.set_level(logging.DEBUG, logger="socs_tcp")
-    peer = make_peer(Device())
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+    dev = fake_device(ECHO)
+    with Interface(*dev.address, TIMEOUT) as iface:
         assert iface.query(b"Q") == b"re:Q"
     assert not [r for r in caplog.records if r.name == "socs_tcp.traffic"]
 
 
 def test_traffic_trace_shows_text_escaped_binary_in_hex_and_cuts(
-    Interface, make_peer, caplog
+    Interface, fake_device, caplog
 ):
     caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
-    peer = make_peer(Device())
-    label = f"127.0.0.1:{peer.port}"
-    with Interface("127.0.0.1", peer.port, TIMEOUT) as iface:
+    dev = fake_device(ECHO)
+    label = f"{dev.host}:{dev.port}"
+    with Interface(*dev.address, TIMEOUT) as iface:
         assert iface.query(b"*IDN?\r") == b"re:*IDN?\r"
         iface.send(bytes([0, 1, 0xFF]) + b"\n")
         iface.recv_exactly(7)
