@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import os
 import select
 import socket
@@ -111,20 +112,22 @@ def _receiver(method: _F) -> _F:
     """Run ``method`` as the only receive in progress on its transport.
 
     The buffer has a single reader: a second thread receiving at the same
-    time gets RuntimeError instead of a share of a frame.
+    time gets RuntimeError instead of a share of a frame. The claim is the
+    receiving thread's id, set inside the ``try``, so a signal handler that
+    raises at any point cannot leave it claimed by nobody (and a claim left
+    by this same thread can only be stale: receives never nest).
     """
 
     @functools.wraps(method)
     def guarded(self: Transport, *args: Any) -> Any:
-        if self._receiving:
+        me = threading.get_ident()
+        if self._receiver not in (None, me):
             raise errors.second_receiver()
-        self._receiving = True
         try:
-            if self._inbox:
-                self._fold()
+            self._receiver = me
             return method(self, *args)
         finally:
-            self._receiving = False
+            self._receiver = None
 
     return cast(_F, guarded)
 
@@ -145,9 +148,8 @@ class Transport:
     __slots__ = (
         "_sock",
         "_buf",
-        "_inbox",
         "_awaiting_reply",
-        "_receiving",
+        "_receiver",
         "_closed",
         "_broken",
         "_send_lock",
@@ -160,10 +162,8 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = bytearray()
-        # Chunks read but not yet moved into _buf (see _append).
-        self._inbox: list[bytes] = []
         self._awaiting_reply = False
-        self._receiving = False
+        self._receiver: int | None = None  # the thread receiving now
         self._closed = False
         self._broken = False
         self._send_lock = threading.Lock()
@@ -178,7 +178,7 @@ class Transport:
     @property
     def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
-        return len(self._buf) + sum(map(len, self._inbox))
+        return len(self._buf)
 
     @property
     def broken(self) -> bool:
@@ -254,36 +254,28 @@ class Transport:
                 self._broken = True  # end of stream (a read is never of 0 bytes)
             return result
 
-    def _append(self, fd: int, size: int) -> bytes:
-        """One ``os.read`` whose bytes land in the inbox before anything else runs.
+    def _append(self, fd: int, size: int) -> int:
+        """One ``os.read`` appended to the buffer before anything else runs.
 
-        ``list.extend`` consumes the ``map`` in C, so no signal handler can
-        run between the read and the append, and a handler that raises right
-        after cannot drop the chunk. Returns the chunk (``b""`` at EOF).
+        ``functools.reduce`` calls ``os.read`` and ``bytearray.__iadd__`` from
+        C, with no bytecode in between, so no signal handler can run between
+        the read and the append on any Python version: a handler that raises
+        cannot drop the chunk. Returns the count (0 at EOF).
         """
-        inbox = self._inbox
-        inbox.extend(map(os.read, (fd,), (size,)))
-        return inbox[-1]
-
-    def _fold(self) -> None:
-        """Move the inbox's chunks to the end of the buffer."""
-        inbox = self._inbox
-        data = b"".join(inbox)
-        # No call between the two statements: no signal handler can run
-        # between them, so a chunk is never both or neither.
-        self._buf += data
-        del inbox[:]
+        buf = self._buf
+        before = len(buf)
+        functools.reduce(operator.iconcat, map(os.read, (fd,), (size,)), buf)
+        return len(buf) - before
 
     def _fill(self, deadline: float | None, size: int) -> bool:
         """Append one kernel read of at most ``size`` bytes to the buffer.
 
         False when the deadline passed first; IncompleteRead at EOF.
         """
-        chunk = self._read(deadline, self._append, size)
-        if chunk is None:
+        count = self._read(deadline, self._append, size)
+        if count is None:
             return False
-        self._fold()
-        if not chunk:
+        if not count:
             raise errors.IncompleteRead.at_eof(self._buf)
         return True
 
