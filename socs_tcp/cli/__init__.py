@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Sequence
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = ("bench",)
+COMMANDS = ("bench", "info")
 
 
 def parser() -> argparse.ArgumentParser:
