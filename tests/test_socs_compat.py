@@ -18,9 +18,10 @@ import socket
 import threading
 
 import pytest
-import socs.tcp
 
-from tests.conftest import BOUND, abort, echo, read_exactly, wait_readable
+from tests.conftest import BOUND, abort, echo, import_socs, read_exactly, wait_readable
+
+socs = import_socs()
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0
