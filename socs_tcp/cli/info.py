@@ -72,7 +72,8 @@ def _lines(info: dict[str, Any]) -> list[str]:
             f"  flags      optimization {ext.get('optimization', '?')}, "
             f"debug {debug}, sanitizers {sanitizers}",
         ]
-    lines.append(f"cython     {info['cython']} (installed now)")
+    cython = info["cython"]
+    lines.append(f"cython     {cython}{'' if ' ' in cython else ' installed'} here")
     if info["backend"] == "python" and "error" in ext:
         lines += [
             "",
