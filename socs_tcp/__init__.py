@@ -9,8 +9,6 @@ and ``python -m socs_tcp info`` says why.
 
 from __future__ import annotations
 
-import logging
-
 from socs_tcp._backend import BACKEND, SlowPathWarning
 from socs_tcp._version import __version__
 from socs_tcp.errors import (
@@ -22,10 +20,6 @@ from socs_tcp.errors import (
     TransportTimeout,
 )
 from socs_tcp.interface import TCPInterface
-
-# The application decides where log records go; without this, Python's
-# last-resort handler would write warnings to stderr.
-logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
 
 __all__ = [
     "BACKEND",

@@ -26,6 +26,11 @@ from socs_tcp._contract import Transport as TransportContract
 
 MODULES = {"cython": "socs_tcp._transport_c", "python": "socs_tcp._transport_py"}
 
+# The application decides where log records go; without this, Python's
+# last-resort handler would write warnings to stderr. This module is the
+# first the package imports, and the first that may log.
+logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 if TYPE_CHECKING:

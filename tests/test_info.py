@@ -72,6 +72,8 @@ def test_fallback_warns_once_at_the_users_import(tmp_path):
     # Shown with no logging or warning filters configured, once, and
     # attributed to the line of the driver that imported socs_tcp.
     assert done.stderr.count("SlowPathWarning") == 1, done.stderr
+    # The log record goes nowhere until the application configures logging.
+    assert done.stderr.count("is using its slower") == 1, done.stderr
     assert f"{driver}:3: SlowPathWarning: socs_tcp is using its slower" in (done.stderr)
     assert "no extension in this test" in done.stderr
     assert "--no-cache-dir --force-reinstall" in done.stderr
