@@ -239,6 +239,6 @@ def plot(results: Results, path: str) -> None:
         "socs_tcp bench: bars are medians, whiskers the fastest and slowest run",
         fontsize=9,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
