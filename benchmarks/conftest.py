@@ -1,31 +1,32 @@
 """pytest-benchmark suites over the workloads of ``python -m socs_tcp bench``.
 
 The workloads are those of :mod:`socs_tcp.bench.workloads`, not copies: each
-test opens the same session the CLI opens and lets pytest-benchmark time its
-runs. Each workload is a group; the ids name the implementations.
+test runs one workload on one library, as the command does. Each workload is
+a group; the ids name the libraries. ``extra_info["value"]`` holds the
+workload's own number (round trips/s, MB/s, system calls per query).
 
 Track regressions::
 
     pytest benchmarks --benchmark-only --benchmark-autosave
     pytest benchmarks --benchmark-only --benchmark-compare
 
-CI runs every benchmark once, untimed, so none can rot::
+CI runs every benchmark once, untimed, so none can rot (the targets in
+``test_targets.py`` are checked only in timed runs)::
 
     pytest benchmarks --benchmark-disable -q
 """
 
 import dataclasses
+import statistics
 
 import pytest
 
-from socs_tcp.bench import impls, workloads
+from socs_tcp.bench import clients, workloads
 from socs_tcp.bench.peer import Peer
-from socs_tcp.bench.placement import placed, shared_cpu
+from socs_tcp.bench.run import pinned
 
 #: Work per round; pytest-benchmark decides how many rounds.
 SCALE = dataclasses.replace(workloads.QUICK, repeats=1)
-
-IMPLS = [impl.name for impl in impls.implementations()]
 
 
 @pytest.fixture(scope="session")
@@ -43,66 +44,36 @@ def peers():
         peer.close()
 
 
-@pytest.fixture(params=IMPLS)
-def impl(request):
-    """The implementation under test; skipped where it is not installed."""
-    impl = impls.get(request.param)
-    try:
-        impl.check()
-    except impls.Unavailable as exc:
-        pytest.skip(str(exc))
-    return impl
+@pytest.fixture(params=list(clients.LIBRARIES))
+def library(request):
+    """The library under test; skipped where it is not installed."""
+    why = clients.available(request.param)
+    if why is not None:
+        pytest.skip(why)
+    return request.param
 
 
 @pytest.fixture
-def measure(request, impl, peers, benchmark):
-    """``measure(name)``: benchmark the workload ``name`` on ``impl``."""
+def measure(library, peers, benchmark):
+    """``measure(name)``: benchmark the workload ``name`` on ``library``."""
 
     def measure(name):
-        workload = workloads.by_name(name)
+        (workload,) = workloads.select([name])
+        benchmark.group = name
+        peer = peers(workload.peer)
+        values = []
         try:
-            workload.check()
-        except RuntimeError as exc:
-            benchmark.skipped = True  # no "fixture not used" warning
-            pytest.skip(str(exc))
-        benchmark.group = workload.name
-        peer = peers(workload.peer_mode)
-        rounds = 1 if workload.fixed_repeats else _min_rounds(request)
-        cpu = shared_cpu() if workload.shared_cpu else None
-        with placed([peer.pid], cpu):
-            with workload.session(impl, peer.address, SCALE) as session:
-                work = benchmark.pedantic(
-                    session.run,
-                    setup=session.prepare,
-                    teardown=session.finish,
-                    rounds=rounds,
-                    warmup_rounds=0 if workload.fixed_repeats else 1,
+            with pinned(peer.pid, workload.pinned):
+                benchmark.pedantic(
+                    lambda: values.append(workload.run(library, peer.address, SCALE)),
+                    rounds=1 if workload.once else 3,
                 )
-                details = getattr(session, "details", {})
-        _describe(benchmark, workload, work, details)
-        return work
+        except NotImplementedError:
+            pytest.skip(f"{library} has no call for {name}")
+        except workloads.Skip as exc:
+            pytest.skip(str(exc))
+        benchmark.extra_info.update(
+            workload=name, unit=workload.unit, value=statistics.median(values)
+        )
 
     return measure
-
-
-def _min_rounds(request):
-    try:
-        return max(1, int(request.config.getoption("benchmark_min_rounds")))
-    except (ValueError, TypeError):
-        return 5
-
-
-def _describe(benchmark, workload, work, details):
-    """Record the workload's own number next to pytest-benchmark's times."""
-    info = benchmark.extra_info
-    info["workload"] = workload.name
-    info["unit"] = workload.unit
-    info["work_per_round"] = work
-    if details:
-        info["details"] = details
-    stats = getattr(benchmark, "stats", None)
-    if workload.fixed_repeats:
-        info["value"] = work
-    elif stats is not None:
-        median = stats.stats.median
-        info["value"] = workload.value(work, median, median)

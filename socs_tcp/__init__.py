@@ -2,14 +2,15 @@
 
 Replace ``from socs.tcp import TCPInterface`` with
 ``from socs_tcp import TCPInterface``; nothing else changes.
-``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``.
+``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``;
+when the compiled one is missing, importing warns with :class:`SlowPathWarning`
+and ``python -m socs_tcp info`` says why.
 """
 
 from __future__ import annotations
 
-import logging
-
-from socs_tcp._backend import BACKEND
+from socs_tcp._backend import BACKEND, SlowPathWarning
+from socs_tcp._version import __version__
 from socs_tcp.errors import (
     ConnectionLost,
     FrameTooLong,
@@ -20,18 +21,13 @@ from socs_tcp.errors import (
 )
 from socs_tcp.interface import TCPInterface
 
-__version__ = "0.1.0"
-
-# The application decides where log records go; without this, Python's
-# last-resort handler would write warnings to stderr.
-logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
-
 __all__ = [
     "BACKEND",
     "ConnectionLost",
     "FrameTooLong",
     "IncompleteRead",
     "NotConnected",
+    "SlowPathWarning",
     "TCPInterface",
     "TransportError",
     "TransportTimeout",

@@ -3,9 +3,13 @@
 ``SOCS_TCP_BACKEND`` (read once, at import):
 
 * ``auto`` (or unset): the compiled transport, else the pure-Python one with
-  a logged warning, so a slow install is never silent;
+  a :class:`SlowPathWarning` and a logged warning, so a slow install is never
+  silent;
 * ``cython``: the compiled transport, ``ImportError`` if it is missing;
 * ``python``: the pure-Python transport; the compiled module is not imported.
+
+``REASON`` says why the loaded transport was chosen (with the import error
+when ``auto`` fell back); ``python -m socs_tcp info`` prints it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
+import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from socs_tcp._contract import Transport as TransportContract
 
 MODULES = {"cython": "socs_tcp._transport_c", "python": "socs_tcp._transport_py"}
+
+# The application decides where log records go; without this, Python's
+# last-resort handler would write warnings to stderr. This module is the
+# first the package imports, and the first that may log.
+logging.getLogger("socs_tcp").addHandler(logging.NullHandler())
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 if TYPE_CHECKING:
     # Both transports satisfy the one contract (mypy checks these lines).
@@ -28,6 +41,17 @@ if TYPE_CHECKING:
     _fallback: type[TransportContract] = _transport_py.Transport
 
 
+class SlowPathWarning(UserWarning):
+    """The compiled transport could not be imported; the pure-Python one runs.
+
+    A ``UserWarning`` subclass, so Python shows it by default, once, at the
+    line that first imported ``socs_tcp``. Everything still works, only
+    slower. ``python -m socs_tcp info`` says why the extension did not load;
+    ``SOCS_TCP_BACKEND=python`` chooses the fallback on purpose (no warning),
+    and ``SOCS_TCP_BACKEND=cython`` makes a missing extension an error.
+    """
+
+
 def load(name: str) -> ModuleType:
     """Import and return the transport module called ``name``.
 
@@ -35,6 +59,11 @@ def load(name: str) -> ModuleType:
     ----------
     name : {'cython', 'python'}
         Which transport.
+
+    Returns
+    -------
+    module
+        The transport module; its ``Transport`` class is the transport.
 
     Raises
     ------
@@ -51,23 +80,69 @@ def load(name: str) -> ModuleType:
         ) from exc
 
 
-def select_backend(choice: str | None) -> tuple[str, ModuleType]:
-    """Return ``(name, module)`` for a ``SOCS_TCP_BACKEND`` value."""
+def _outside_frame() -> int:
+    """The ``stacklevel`` of the first caller outside socs_tcp and importlib.
+
+    ``warnings`` does not count the import system's frames, so neither does
+    this: the warning points at the user's ``import socs_tcp``.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None:
+        name = frame.f_code.co_filename
+        internal = "importlib" in name and "_bootstrap" in name
+        if not internal and not os.path.abspath(name).startswith(_PACKAGE_DIR):
+            break
+        frame = frame.f_back
+        if not internal:
+            level += 1
+    return level
+
+
+def select_backend(choice: str | None) -> tuple[str, ModuleType, str]:
+    """Choose the transport for a ``SOCS_TCP_BACKEND`` value.
+
+    Parameters
+    ----------
+    choice : str or None
+        ``'auto'`` (or None), ``'cython'`` or ``'python'``.
+
+    Returns
+    -------
+    name : str
+        ``'cython'`` or ``'python'``.
+    module : module
+        The transport module.
+    reason : str
+        Why this one, for ``python -m socs_tcp info``.
+
+    Warns
+    -----
+    SlowPathWarning
+        ``auto`` fell back to the pure-Python transport.
+    """
     choice = (choice or "auto").strip().lower()
     if choice in MODULES:
-        return choice, load(choice)
+        return choice, load(choice), f"SOCS_TCP_BACKEND={choice}"
     if choice != "auto":
         raise ValueError(
             f"SOCS_TCP_BACKEND={choice!r} is not one of auto, cython, python"
         )
     try:
-        return "cython", load("cython")
+        return "cython", load("cython"), "auto: the compiled transport imported"
     except ImportError as exc:
-        logging.getLogger("socs_tcp").warning(
-            "%s; using the slower pure-Python transport", exc
+        error = exc.__cause__ or exc
+        why = f"{type(error).__name__}: {error}"
+        message = (
+            f"socs_tcp is using its slower pure-Python transport: the compiled "
+            f"one did not import ({why}). Run 'python -m socs_tcp info'; after "
+            "installing a C compiler, reinstall with 'pip install "
+            "--no-cache-dir --force-reinstall socs-tcp'"
         )
-        return "python", load("python")
+        logging.getLogger("socs_tcp").warning("%s", message)
+        warnings.warn(message, SlowPathWarning, stacklevel=_outside_frame())
+        return "python", load("python"), f"auto: fell back ({why})"
 
 
-BACKEND, _module = select_backend(os.environ.get("SOCS_TCP_BACKEND"))
+BACKEND, _module, REASON = select_backend(os.environ.get("SOCS_TCP_BACKEND"))
 Transport: type[TransportContract] = _module.Transport

@@ -10,6 +10,7 @@ from _typeshed import ReadableBuffer
 __all__ = ["CHUNK_SIZE", "Transport"]
 
 CHUNK_SIZE: int
+BUILD_INFO: str
 
 @final
 class Transport:

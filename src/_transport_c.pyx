@@ -508,3 +508,16 @@ cdef class Transport:
                 break
         self._awaiting_reply = False
         return count, head
+
+
+# How this module was compiled: JSON that setup.py passes as a macro
+# (python -m socs_tcp info shows it).
+cdef extern from *:
+    """
+    #ifndef SOCS_TCP_BUILD_INFO
+    #define SOCS_TCP_BUILD_INFO "{}"
+    #endif
+    """
+    const char *SOCS_TCP_BUILD_INFO
+
+BUILD_INFO = SOCS_TCP_BUILD_INFO.decode("ascii")

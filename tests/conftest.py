@@ -6,7 +6,9 @@ it was not built; ``test_backend.py`` fails in that case unless
 ``SOCS_TCP_NO_EXTENSIONS=1`` says the fallback is intended.
 """
 
+import importlib
 import importlib.util
+import os
 import select
 import socket
 import struct
@@ -24,6 +26,20 @@ BACKENDS = ["python"] + (
     ["cython"] if importlib.util.find_spec("socs_tcp._transport_c") else []
 )
 IDS = {"python": "py", "cython": "cy"}
+
+
+def import_socs():
+    """The ``socs`` package with ``socs.tcp``, or skip the calling module.
+
+    The suite runs without socs (``pip install --no-deps socs`` adds it);
+    ``SOCS_TCP_REQUIRE_SOCS=1``, as CI sets, makes its absence an error
+    instead, so the side-by-side tests can never be skipped unnoticed.
+    """
+    if os.environ.get("SOCS_TCP_REQUIRE_SOCS", "") not in ("", "0"):
+        importlib.import_module("socs.tcp")
+    else:
+        pytest.importorskip("socs.tcp", reason="socs is not installed")
+    return importlib.import_module("socs")
 
 
 @pytest.fixture(params=BACKENDS, ids=[IDS[b] for b in BACKENDS])

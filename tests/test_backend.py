@@ -54,11 +54,18 @@ def test_forcing_missing_cython_raises_import_error(monkeypatch):
         _backend.select_backend("cython")
 
 
-def test_auto_falls_back_with_a_logged_warning(monkeypatch, caplog):
+def test_auto_falls_back_with_a_warning_and_a_log_record(monkeypatch, caplog):
     monkeypatch.setitem(_backend.MODULES, "cython", "socs_tcp._no_such_module")
-    name, module = _backend.select_backend("auto")
+    with pytest.warns(socs_tcp.SlowPathWarning, match="socs_tcp info"):
+        name, module, reason = _backend.select_backend("auto")
     assert (name, module.Transport.backend) == ("python", "python")
     assert "slower pure-Python transport" in caplog.text
+    assert reason.startswith("auto: fell back (ModuleNotFoundError: ")
+    assert "_no_such_module" in reason
+
+
+def test_the_slow_path_warning_is_shown_by_default():
+    assert issubclass(socs_tcp.SlowPathWarning, UserWarning)
 
 
 def test_public_names():

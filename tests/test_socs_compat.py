@@ -18,10 +18,11 @@ import socket
 import threading
 
 import pytest
-import socs.tcp
 
 from socs_tcp.testing import FakeDevice, as_received, fixed_length
-from tests.conftest import BOUND, abort, read_exactly, wait_readable
+from tests.conftest import BOUND, abort, import_socs, read_exactly, wait_readable
+
+socs = import_socs()
 
 #: Timeout for calls that should succeed.
 TIMEOUT = 2.0

@@ -1,24 +1,7 @@
-"""The benchmark suite behind ``python -m socs_tcp bench`` and ``benchmarks/``.
+"""``python -m socs_tcp bench``: socs_tcp beside what you would use instead.
 
-Modules, one job each:
-
-``peer``
-    The loopback device, in a process of its own (echo, stream, lines).
-``impls``
-    The implementations compared, each driving the workloads' inner loops
-    through its own API.
-``workloads``
-    What is measured: the single definition the CLI and pytest share.
-``syscalls``
-    System calls per round trip, counted with ``strace``.
-``placement``
-    Which CPU the client and the peer run on.
-``runner``
-    Runs the workloads side by side and keeps every sample.
-``targets``
-    The performance goals, checked against a run.
-``report``
-    The table, the JSON and the chart.
-``environment``
-    What machine and software a run was on.
+``peer`` is the device (a process of its own), ``clients`` connects each
+library its own way, ``workloads`` defines each measurement once, and ``run``
+runs them side by side and reports. The development targets live in the
+repository's ``benchmarks/``, not here.
 """

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Sequence
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = ("bench", "query", "shell", "emulate")
+COMMANDS = ("bench", "info", "query", "shell", "emulate")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,99 +1,62 @@
-"""``python -m socs_tcp bench``: measures socs_tcp side by side.
+"""``python -m socs_tcp bench``: socs_tcp side by side with the alternatives.
 
 The table goes to stdout, progress to stderr.
 """
 
+from __future__ import annotations
+
+import argparse
+import dataclasses
 import json
 import sys
-import time
+from typing import Any
 
-from socs_tcp.bench import report, runner, workloads
-
-
-class _Progress:
-    """Progress on stderr: one line per workload, redrawn in a terminal."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.began = None
-
-    def __call__(self, title=None, index=None, count=None, done=0, total=0):
-        if title is not None:
-            self._end()
-            self.began = time.perf_counter()
-            self.head = f"[{index}/{count}] {title}"
-            if not self.tty:
-                self.stream.write(self.head + " ...\n")
-        if self.tty and total:
-            self.stream.write(f"\r\033[K{self.head}  {done}/{total} runs")
-        self.stream.flush()
-
-    def _end(self):
-        if self.began is not None and self.tty:
-            took = time.perf_counter() - self.began
-            self.stream.write(f"\r\033[K{self.head}  done in {took:.1f} s\n")
-
-    def close(self):
-        self._end()
-        self.began = None
-        self.stream.flush()
+from socs_tcp.bench import run as bench
+from socs_tcp.bench import workloads
 
 
-def _names(values):
-    out = []
-    for value in values or ():
-        out += [v.strip() for v in value.split(",") if v.strip()]
-    return out
-
-
-def add_parser(commands):
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``bench`` sub-parser to ``commands``."""
-    names = ", ".join(w.name for w in workloads.WORKLOADS)
-    bench = commands.add_parser(
+    parser: argparse.ArgumentParser = commands.add_parser(
         "bench",
-        help="measure socs_tcp against socs.tcp and a plain socket",
-        description="Measure socs_tcp (both backends), socs.tcp and a plain "
-        "socket side by side against a loopback peer in another process, and "
-        "print one table: the median of each, and its ratio to socs.tcp.",
+        help="measure socs_tcp against socs.tcp and the alternatives",
+        description="Measure socs_tcp (both transports), socs.tcp, a plain socket, "
+        "asyncio streams, and pyserial and pyvisa-py where installed, against a "
+        "loopback peer in another process; print the median of each and its "
+        "ratio to socs.tcp.",
     )
-    bench.add_argument(
-        "--quick", action="store_true", help="less work per run and fewer runs"
-    )
-    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    bench.add_argument(
-        "--plot", metavar="PATH.png", help="also draw a bar chart (needs matplotlib)"
-    )
-    bench.add_argument(
+    names = ", ".join(w.name for w in workloads.WORKLOADS)
+    parser.add_argument("--quick", action="store_true", help="less work, fewer runs")
+    parser.add_argument(
         "--only",
-        metavar="WORKLOAD",
         action="append",
-        help=f"run only these workloads (repeatable or comma-separated): {names}, "
-        "or threads for all three thread counts",
+        default=[],
+        metavar="WORKLOAD",
+        help=f"repeatable or comma-separated: {names}",
     )
-    bench.add_argument(
-        "--repeats", type=int, metavar="N", help="timed runs per cell (median of N)"
+    parser.add_argument("--repeats", type=int, metavar="N", help="runs per cell")
+    parser.add_argument("--json", metavar="PATH", help="also write every run as JSON")
+    parser.add_argument(
+        "--plot", metavar="PATH.png", help="also draw a chart (needs matplotlib)"
     )
-    bench.add_argument(
+    parser.add_argument(
         "--no-pin",
         dest="pin",
         action="store_false",
-        help="leave request/reply workloads unpinned (by default the client and "
-        "the peer share one CPU for them)",
+        help="leave request/reply workloads unpinned",
     )
-    return bench
+    return parser
 
 
-def run(args):
-    """Run the ``bench`` command; return the exit code."""
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; return 1 if a cell failed, 2 for bad arguments."""
     try:
-        chosen = workloads.select(_names(args.only))
+        chosen = workloads.select(
+            n.strip() for v in args.only for n in v.split(",") if n.strip()
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    scale = workloads.QUICK if args.quick else workloads.DEFAULT
-    if args.repeats:
-        scale = workloads.dataclasses.replace(scale, repeats=max(1, args.repeats))
     if args.plot:
         try:
             import matplotlib  # noqa: F401 -- fail now, not after the run
@@ -103,26 +66,26 @@ def run(args):
                 file=sys.stderr,
             )
             return 2
-    progress = _Progress(sys.stderr)
+    scale = workloads.QUICK if args.quick else workloads.DEFAULT
+    if args.repeats:
+        scale = dataclasses.replace(scale, repeats=max(1, args.repeats))
     try:
-        results = runner.run(chosen, scale, progress, pin=args.pin)
-    except KeyboardInterrupt:  # the peers and connections are closed by now
+        results = bench.run(
+            chosen,
+            scale,
+            args.pin,
+            lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    finally:
-        progress.close()
-    print(report.table(results))
+    print(bench.table(results))
     if args.json:
-        settings = {
-            "quick": args.quick,
-            "only": _names(args.only) or None,
-            "pin": args.pin,
-        }
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(report.to_json(results, settings), file, indent=2)
-            file.write("\n")
+            json.dump(bench.to_json(results), file, indent=2)
         print(f"wrote {args.json}")
     if args.plot:
-        report.plot(results, args.plot)
+        bench.plot(results, args.plot)
         print(f"wrote {args.plot}")
-    return 1 if results.errors else 0
+    notes = [why for row in results.notes.values() for why in row.values()]
+    return 1 if any(why.startswith("error") for why in notes) else 0

@@ -1,0 +1,6 @@
+"""The version of socs_tcp: the one place it is written.
+
+pyproject.toml reads it from here (without importing the package).
+"""
+
+__version__ = "0.2.0"
