@@ -1,10 +1,11 @@
-"""What ``query`` and ``shell`` share: addresses, escapes, reading a reply."""
+"""What ``query`` and ``shell`` share: options, connecting, escapes, reading a reply."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import select
+import sys
 
 from socs_tcp import TCPInterface
 
@@ -12,7 +13,8 @@ __all__ = [
     "Capture",
     "address",
     "arrived",
-    "connect",
+    "add_device_arguments",
+    "open_device",
     "escapes",
     "is_binary",
     "read_reply",
@@ -168,8 +170,8 @@ class Capture(logging.Handler):
         self.last = record.getMessage()
 
 
-def connect(host: str, port: int, timeout: float) -> tuple[TCPInterface, Capture]:
-    """Connect, with a handler that keeps the reason of any failure.
+def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
+    """Connect to ``host:port``; print why and return None if it fails.
 
     Parameters
     ----------
@@ -180,13 +182,55 @@ def connect(host: str, port: int, timeout: float) -> tuple[TCPInterface, Capture
 
     Returns
     -------
-    tuple
-        The interface (its ``comm`` is None when the device did not answer)
-        and the handler.
+    TCPInterface or None
+        The connected interface.
     """
     capture = Capture()
-    logging.getLogger("socs_tcp").addHandler(capture)
-    return TCPInterface(host, port, timeout), capture
+    logger = logging.getLogger("socs_tcp")
+    logger.addHandler(capture)
+    try:
+        iface = TCPInterface(host, port, timeout)
+    finally:
+        logger.removeHandler(capture)
+    if iface.comm is None:
+        why = capture.why(host, port)
+        print(f"error: cannot connect to {host}:{port}: {why}", file=sys.stderr)
+        return None
+    return iface
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add what ``query`` and ``shell`` share: the device and how it frames.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; ``HOST:PORT`` is its first positional argument.
+    """
+    parser.add_argument("address", type=address, metavar="HOST:PORT")
+    parser.add_argument(
+        "--terminator",
+        type=escapes,
+        default=b"\n",
+        metavar="T",
+        help="appended to each command, and what ends a reply (default \\n); "
+        "'' for binary protocols: a reply is what arrives until the device "
+        f"is quiet for {QUIET} s",
+    )
+    parser.add_argument(
+        "--reply-terminator",
+        type=escapes,
+        metavar="T",
+        help="what ends a reply, if not the same as --terminator",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds to wait for the connection and each reply (default 2)",
+    )
+    parser.add_argument("--hex", action="store_true", help="show replies in hex")
 
 
 def read_reply(

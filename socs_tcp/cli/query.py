@@ -32,35 +32,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Send one command to a device and print its reply. "
         "COMMAND and the terminators take escapes: \\r, \\n, \\t, \\xNN, \\\\.",
     )
-    query.add_argument("address", type=_device.address, metavar="HOST:PORT")
+    _device.add_device_arguments(query)
     query.add_argument("command", type=_device.escapes, metavar="COMMAND")
     query.add_argument(
-        "--terminator",
-        type=_device.escapes,
-        default=b"\n",
-        metavar="T",
-        help="appended to COMMAND, and what ends the reply (default \\n); '' "
-        "for binary protocols: the reply is what arrives until the device "
-        f"is quiet for {_device.QUIET} s",
-    )
-    query.add_argument(
-        "--reply-terminator",
-        type=_device.escapes,
-        metavar="T",
-        help="what ends the reply, if not the same as --terminator",
-    )
-    query.add_argument(
         "--size", type=int, metavar="N", help="read a reply of exactly N bytes"
-    )
-    query.add_argument(
-        "--timeout",
-        type=float,
-        default=2.0,
-        metavar="S",
-        help="seconds to wait for the connection and the reply (default 2)",
-    )
-    query.add_argument(
-        "--hex", action="store_true", help="print the reply as a hex dump"
     )
     return query
 
@@ -80,14 +55,10 @@ def run(args: argparse.Namespace) -> int:
     """
     host, port = args.address
     ends = args.terminator if args.reply_terminator is None else args.reply_terminator
-    iface, capture = _device.connect(host, port, args.timeout)
+    iface = _device.open_device(host, port, args.timeout)
+    if iface is None:
+        return 1
     try:
-        if iface.comm is None:
-            print(
-                f"error: cannot connect to {host}:{port}: {capture.why(host, port)}",
-                file=sys.stderr,
-            )
-            return 1
         try:
             iface.send(args.command + args.terminator)
             reply = _device.read_reply(iface, ends, args.size, args.timeout)

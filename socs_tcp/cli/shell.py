@@ -252,24 +252,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="An interactive terminal for a device: type commands, see "
         "replies and how long they took. :help inside lists its commands.",
     )
-    shell.add_argument("address", type=_device.address, metavar="HOST:PORT")
-    shell.add_argument(
-        "--terminator",
-        type=_device.escapes,
-        default=b"\n",
-        metavar="T",
-        help="appended to commands and what ends replies (default \\n)",
-    )
-    shell.add_argument(
-        "--reply-terminator",
-        type=_device.escapes,
-        metavar="T",
-        help="what ends replies, if not the same as --terminator",
-    )
-    shell.add_argument(
-        "--timeout", type=float, default=2.0, metavar="S", help="seconds (default 2)"
-    )
-    shell.add_argument("--hex", action="store_true", help="show replies in hex")
+    _device.add_device_arguments(shell)
     shell.add_argument(
         "--history",
         default=str(HISTORY),
@@ -309,12 +292,8 @@ def run(args: argparse.Namespace) -> int:
         0 when the user leaves, 1 if the device cannot be reached.
     """
     host, port = args.address
-    iface, capture = _device.connect(host, port, args.timeout)
-    if iface.comm is None:
-        print(
-            f"error: cannot connect to {host}:{port}: {capture.why(host, port)}",
-            file=sys.stderr,
-        )
+    iface = _device.open_device(host, port, args.timeout)
+    if iface is None:
         return 1
     shell = Shell(iface, args.terminator, args.reply_terminator, args.timeout, args.hex)
     readline = _readline_history(args.history)
