@@ -168,3 +168,37 @@ def check_message(msg: Any, name: str = "msg") -> None:
                 f"{name} must be C-contiguous; pass bytes({name}) or a "
                 "contiguous copy (e.g. numpy.ascontiguousarray)"
             )
+
+
+def check_buffer(buffer: Any) -> memoryview:
+    """A flat, writable byte view of a receive buffer; TypeError if it has none.
+
+    Use it in a ``with`` block: the views are released on the way out, even
+    when the call fails, so the caller's bytearray can be resized at once.
+    """
+    try:
+        raw = memoryview(buffer)
+    except TypeError:
+        raw = None
+    if raw is None or raw.readonly or not raw.c_contiguous:
+        if raw is not None:
+            raw.release()
+        raise TypeError(
+            "the buffer must be writable and C-contiguous, such as a bytearray "
+            f"or NumPy array, not {type(buffer).__name__}"
+        )
+    with raw:
+        return raw.cast("B")
+
+
+def check_nbytes(nbytes: Any, size: int) -> int:
+    """``nbytes`` checked against a buffer of ``size`` bytes; 0 means all."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
+    if nbytes == 0:
+        return size
+    if not 0 < nbytes <= size:
+        raise ValueError(
+            f"nbytes must be from 0 to the buffer's size {size}, not {nbytes!r}"
+        )
+    return nbytes

@@ -19,11 +19,13 @@ from typing import ClassVar
 
 from socs_tcp import _backend, _trace
 from socs_tcp._checks import (
+    check_buffer,
     check_bufsize,
     check_count,
     check_keepalive,
     check_max_size,
     check_message,
+    check_nbytes,
     check_port,
     check_seconds,
     check_terminators,
@@ -643,8 +645,8 @@ class TCPInterface:
             not fit it.
         """
         timeout = self._deadline_arg(timeout)
-        with _byte_view(buffer) as view:
-            nbytes = _fit(nbytes, len(view))
+        with check_buffer(buffer) as view:
+            nbytes = check_nbytes(nbytes, len(view))
             if nbytes == 0:
                 return 0
             try:
@@ -694,8 +696,8 @@ class TCPInterface:
             As for :meth:`recv_into`.
         """
         timeout = self._deadline_arg(timeout)
-        with _byte_view(buffer) as view:
-            nbytes = _fit(nbytes, len(view))
+        with check_buffer(buffer) as view:
+            nbytes = check_nbytes(nbytes, len(view))
             deadline = None if timeout is None else time.monotonic() + timeout
             got = 0
             try:
@@ -888,37 +890,3 @@ class TCPInterface:
             self._owed = False
             return
         self._replace("the reply to an earlier query did not come in time")
-
-
-def _byte_view(buffer: WriteableBuffer) -> memoryview:
-    """A flat, writable byte view of ``buffer``; TypeError if it has none.
-
-    Use it in a ``with`` block: the views are released on the way out, even
-    when the call fails, so the caller's bytearray can be resized at once.
-    """
-    try:
-        raw = memoryview(buffer)
-    except TypeError:
-        raw = None
-    if raw is None or raw.readonly or not raw.c_contiguous:
-        if raw is not None:
-            raw.release()
-        raise TypeError(
-            "the buffer must be writable and C-contiguous, such as a bytearray "
-            f"or NumPy array, not {type(buffer).__name__}"
-        )
-    with raw:
-        return raw.cast("B")
-
-
-def _fit(nbytes: int, size: int) -> int:
-    """``nbytes`` checked against a buffer of ``size`` bytes; 0 means all."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
-    if nbytes == 0:
-        return size
-    if not 0 < nbytes <= size:
-        raise ValueError(
-            f"nbytes must be from 0 to the buffer's size {size}, not {nbytes!r}"
-        )
-    return nbytes
