@@ -211,8 +211,18 @@ class TCPInterface:
         Turns False as soon as any call meets the end of the stream or a
         reset; the next :meth:`send` or :meth:`query` then reconnects first.
         """
+        return self._ended() is None
+
+    def _ended(self) -> str | None:
+        """Why the connection is known to be over, without a syscall; or None."""
         sock = self._comm
-        return sock is not None and not self._io.broken and sock.fileno() >= 0
+        if sock is None:
+            return "there was no connection"
+        if sock.fileno() < 0:
+            return "the socket was closed"
+        if self._io.broken:
+            return "the device closed or reset the connection"
+        return None
 
     @property
     def _label(self) -> str:
@@ -395,14 +405,21 @@ class TCPInterface:
         """
         check_message(msg)
         with self._lock:
+            now = time.monotonic()
             if self.send_interval:
-                wait = self._last_send + self.send_interval - time.monotonic()
+                wait = self._last_send + self.send_interval - now
                 if wait > 0:
                     time.sleep(wait)
-            reason = self._over()
+                    now = time.monotonic()
+            reason = self._ended()
+            sock = self._comm
+            idle = now - self._last_send >= self.idle_check
+            if reason is None and idle and sock is not None:
+                reason = closed_by_peer(sock)
             if reason is not None:
                 self._replace(reason)
-            self._last_send = time.monotonic()
+                now = time.monotonic()  # the send starts after the reconnection
+            self._last_send = now
             # The trace follows the logger's level as of the latest send.
             self._tracing = _trace.enabled()
             if self._tracing:
@@ -419,19 +436,6 @@ class TCPInterface:
                 self._io.sendall(msg, self._timeout)
             except OSError as exc:
                 raise self._failure(exc, "send after reset", False) from None
-
-    def _over(self) -> str | None:
-        """Why the connection must be replaced before sending, or None."""
-        sock = self._comm
-        if sock is None:
-            return "there was no connection"
-        if sock.fileno() < 0:
-            return "the socket was closed"
-        if self._io.broken:
-            return "the device closed or reset the connection"
-        if time.monotonic() - self._last_send >= self.idle_check:
-            return closed_by_peer(sock)
-        return None
 
     def recv(self, bufsize: int = 4096, reset_on_error: bool = False) -> bytes:
         """Receive response from the device.
