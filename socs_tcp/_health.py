@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import select
 import socket
 import time
+
+from socs_tcp.errors import ConnectionLost
 
 logger = logging.getLogger("socs_tcp")
 
@@ -40,7 +41,8 @@ def closed_by_peer(sock: socket.socket) -> str | None:
     revents = events[0][1] if events else 0
     if revents & select.POLLERR:
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        return f"the connection failed: {_strerror(err)}"
+        why = ConnectionLost.from_errno(err) if err else "unknown error"
+        return f"the connection failed: {why}"
     if revents & _GONE:
         return "the device closed the connection"
     if revents & select.POLLIN and not _RDHUP:
@@ -50,10 +52,6 @@ def closed_by_peer(sock: socket.socket) -> str | None:
         except OSError as exc:
             return f"the connection failed: {exc}"
     return None
-
-
-def _strerror(err: int) -> str:
-    return f"{os.strerror(err)} (errno {err})" if err else "unknown error"
 
 
 class ConnectionLog:
@@ -83,11 +81,6 @@ class ConnectionLog:
         self.failures = 0  # failed attempts in this outage
         self.unreported = 0  # of which not yet in a warning
         self.warned = -math.inf
-
-    @property
-    def down(self) -> bool:
-        """True from a failed attempt to connect until one succeeds."""
-        return self.down_since is not None
 
     def replacing(self, reason: str) -> None:
         """The connection is about to be replaced because of ``reason``."""
