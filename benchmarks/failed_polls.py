@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/failed_polls.py [--polls 20] [--period 1.0] [--idle 0.5]
 
-Each client polls its own loopback device every ``period`` seconds, with
+Each client polls its own ``FakeDevice`` every ``period`` seconds, with
 ``send()`` + ``recv()`` and with ``query()`` (socs.tcp has no query: it gets
 a ``select``-drain, ``send``, ``recv``), and counts the polls that raised or
 returned anything but the reply. Two devices: one closes a connection idle
@@ -17,48 +17,17 @@ from __future__ import annotations
 import argparse
 import io
 import select
-import socket
-import socketserver
-import struct
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-
-class _Handler(socketserver.BaseRequestHandler):
-    server: _Device
-
-    def handle(self) -> None:
-        conn: socket.socket = self.request
-        conn.settimeout(self.server.idle)
-        pending = b""
-        while True:
-            try:
-                data = conn.recv(4096)
-            except (TimeoutError, socket.timeout):
-                return  # idle too long: the server closes it (FIN)
-            if not data:
-                return
-            pending += data
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                conn.sendall(b"re:" + line + b"\n")
-                if self.server.reset:
-                    time.sleep(0.05)
-                    linger = struct.pack("ii", 1, 0)
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                    return
+from socs_tcp.testing import FakeDevice
 
 
-class _Device(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, idle: float | None, reset: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.idle, self.reset = idle, reset
+def _echo(command: bytes) -> bytes:
+    return b"re:" + command
 
 
 def _socs_query(iface: Any, msg: bytes) -> bytes:
@@ -93,14 +62,14 @@ def _clients() -> dict[str, Callable[[str, int], Any]]:
 
 def _run(
     make: Callable[[str, int], Any],
-    device: _Device,
+    device: FakeDevice,
     mode: str,
     polls: int,
     period: float,
     failures: dict[str, int],
     key: str,
 ) -> None:
-    iface = make(*device.server_address[:2])
+    iface = make(*device.address)
     count = 0
     for n in range(polls):
         time.sleep(period)
@@ -129,36 +98,27 @@ def main() -> None:
 
     logging.disable(logging.CRITICAL)  # the table is the output
     sys.stdout = io.StringIO()  # socs.tcp prints on every failure
-    devices = {"closes idle": (args.idle, False), "resets after reply": (None, True)}
+    devices = {
+        "closes idle": {"idle_close": args.idle},
+        "resets after reply": {"drop_after": 1, "drop": "rst"},
+    }
     clients = _clients()
     failures: dict[str, int] = {}
-    threads, servers = [], []
-    for device_name, (idle, reset) in devices.items():
+    threads, fakes = [], []
+    for device_name, faults in devices.items():
         for client in clients:
             for mode in ("send+recv", "query"):
-                server = _Device(idle, reset)
-                servers.append(server)
-                threading.Thread(target=server.serve_forever, daemon=True).start()
+                fake = FakeDevice(_echo, **faults)
+                fakes.append(fake)
                 key = f"{device_name}|{client}|{mode}"
-                thread = threading.Thread(
-                    target=_run,
-                    args=(
-                        clients[client],
-                        server,
-                        mode,
-                        args.polls,
-                        args.period,
-                        failures,
-                        key,
-                    ),
-                )
+                run = (clients[client], fake, mode, args.polls, args.period)
+                thread = threading.Thread(target=_run, args=(*run, failures, key))
                 threads.append(thread)
                 thread.start()
     for thread in threads:
         thread.join()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    for fake in fakes:
+        fake.stop()
     sys.stdout = sys.__stdout__
     print(
         f"failed polls of {args.polls}, one every {args.period:g} s "
