@@ -8,6 +8,7 @@ import select
 import sys
 
 from socs_tcp import TCPInterface
+from socs_tcp._trace import _TEXT
 
 __all__ = [
     "Capture",
@@ -106,7 +107,7 @@ def is_binary(data: bytes) -> bool:
     bool
         Whether to show it in hex.
     """
-    return any((b < 0x20 and b not in b"\t\r\n") or b >= 0x7F for b in data)
+    return not _TEXT.issuperset(data)  # the traffic trace's test for text
 
 
 def render(data: bytes, hex_view: bool) -> str:
