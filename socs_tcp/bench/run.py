@@ -54,10 +54,8 @@ class Results:
 
     def ratio(self, workload: str, library: str) -> float | None:
         """A cell's median over the baseline's."""
-        value, base = (
-            self.median(workload, library),
-            self.median(workload, self.baseline),
-        )
+        value = self.median(workload, library)
+        base = self.median(workload, self.baseline)
         return value / base if value is not None and base else None
 
 
