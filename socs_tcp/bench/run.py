@@ -100,9 +100,9 @@ def run(
                 progress(
                     f"[{index}/{len(workloads)}] {workload.name}: {workload.title}"
                 )
-            peer = peers.get(workload.peer) or peers.setdefault(
-                workload.peer, Peer(workload.peer)
-            )
+            if workload.peer not in peers:
+                peers[workload.peer] = Peer(workload.peer)
+            peer = peers[workload.peer]
             samples = results.samples[workload.name] = {}
             notes = results.notes[workload.name] = {}
             spent = dict.fromkeys(results.libraries, 0.0)
