@@ -75,9 +75,10 @@ def _echo(conn: socket.socket) -> bool:
 def serve(listener: socket.socket, mode: str, lifetime: float, watch: int) -> None:
     """Serve ``listener`` in ``mode`` until ``watch`` reaches EOF or time is up."""
     deadline = time.monotonic() + lifetime
-    block = b"".join(record(i) for i in range(_BLOCK // RECORD_SIZE))
     if mode == "stream":
         block = bytes(range(256)) * (_BLOCK // 256)
+    else:  # lines (echo never sends it)
+        block = b"".join(record(i) for i in range(_BLOCK // RECORD_SIZE))
     sel = selectors.DefaultSelector()
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ)

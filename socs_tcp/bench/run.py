@@ -54,10 +54,8 @@ class Results:
 
     def ratio(self, workload: str, library: str) -> float | None:
         """A cell's median over the baseline's."""
-        value, base = (
-            self.median(workload, library),
-            self.median(workload, self.baseline),
-        )
+        value = self.median(workload, library)
+        base = self.median(workload, self.baseline)
         return value / base if value is not None and base else None
 
 
@@ -102,9 +100,9 @@ def run(
                 progress(
                     f"[{index}/{len(workloads)}] {workload.name}: {workload.title}"
                 )
-            peer = peers.get(workload.peer) or peers.setdefault(
-                workload.peer, Peer(workload.peer)
-            )
+            if workload.peer not in peers:
+                peers[workload.peer] = Peer(workload.peer)
+            peer = peers[workload.peer]
             samples = results.samples[workload.name] = {}
             notes = results.notes[workload.name] = {}
             spent = dict.fromkeys(results.libraries, 0.0)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import select
 import sys
 
 from socs_tcp import TCPInterface
+from socs_tcp._trace import _TEXT
 
 __all__ = [
-    "Capture",
     "address",
     "arrived",
     "add_device_arguments",
@@ -106,7 +105,7 @@ def is_binary(data: bytes) -> bool:
     bool
         Whether to show it in hex.
     """
-    return any((b < 0x20 and b not in b"\t\r\n") or b >= 0x7F for b in data)
+    return not _TEXT.issuperset(data)  # the traffic trace's test for text
 
 
 def render(data: bytes, hex_view: bool) -> str:
@@ -134,42 +133,6 @@ def render(data: bytes, hex_view: bool) -> str:
     return "\n".join(lines)
 
 
-class Capture(logging.Handler):
-    """Keeps the last warning ``socs_tcp`` logs, to say why a call failed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.last = ""
-
-    def why(self, host: str, port: int) -> str:
-        """Why the connection to ``host:port`` failed, in a few words.
-
-        Parameters
-        ----------
-        host, port : str, int
-            The device, whose name the log message starts with.
-
-        Returns
-        -------
-        str
-            The last warning without the device's name.
-        """
-        for label in (f"{host}:{port}: ", f"[{host}]:{port}: "):
-            if self.last.startswith(label):
-                return self.last[len(label) :]
-        return self.last or "no answer"
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Remember ``record``'s message.
-
-        Parameters
-        ----------
-        record : logging.LogRecord
-            The record.
-        """
-        self.last = record.getMessage()
-
-
 def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
     """Connect to ``host:port``; print why and return None if it fails.
 
@@ -185,15 +148,9 @@ def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
     TCPInterface or None
         The connected interface.
     """
-    capture = Capture()
-    logger = logging.getLogger("socs_tcp")
-    logger.addHandler(capture)
-    try:
-        iface = TCPInterface(host, port, timeout)
-    finally:
-        logger.removeHandler(capture)
+    iface = TCPInterface(host, port, timeout)
     if iface.comm is None:
-        why = capture.why(host, port)
+        why = iface._health.error  # what its warning said, without the device
         print(f"error: cannot connect to {host}:{port}: {why}", file=sys.stderr)
         return None
     return iface

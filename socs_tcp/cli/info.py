@@ -10,6 +10,9 @@ import platform
 import sys
 from typing import Any
 
+import socs_tcp
+from socs_tcp import _backend
+
 
 def _version(dist: str) -> str:
     try:
@@ -30,9 +33,6 @@ def facts() -> dict[str, Any]:
         (``cython``, ``compiler``, ``sanitizers``, ``debug``, ...), or the
         error that kept it from importing.
     """
-    import socs_tcp
-    from socs_tcp import _backend
-
     try:
         module = importlib.import_module(_backend.MODULES["cython"])
         extension: dict[str, Any] = {"path": module.__file__}

@@ -59,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if iface is None:
         return 1
     try:
-        try:
-            iface.send(args.command + args.terminator)
-            reply = _device.read_reply(iface, ends, args.size, args.timeout)
-        except ConnectionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        iface.send(args.command + args.terminator)
+        reply = _device.read_reply(iface, ends, args.size, args.timeout)
+    except ConnectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         iface.close()
     if not reply:
