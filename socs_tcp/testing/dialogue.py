@@ -33,7 +33,7 @@ from typing import Any
 from socs_tcp.testing.device import FakeDevice
 from socs_tcp.testing.faults import Faults
 from socs_tcp.testing.framing import Framer, fixed_length, mbap
-from socs_tcp.testing.responses import Handler, Value
+from socs_tcp.testing.responses import Handler, Value, _InTurn
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -365,7 +365,7 @@ class _Loader:
             if pattern is None:
                 return key, replies
             templates = [self.template(r, pattern, line, False) for r in replies]
-            return key, _in_turn(templates)
+            return key, _InTurn(templates)
         if kind == "hex":
             if not isinstance(value, str):
                 raise self.fail(line, 'hex must be a string: hex = "01 03 02 00 2a"')
@@ -428,14 +428,3 @@ class _Loader:
         if brace:
             raise self.fail(line, "hex replies have no braces; write hex digits")
         return self.hex(piece.decode("latin-1"), line)
-
-
-def _in_turn(handlers: list[Handler]) -> Handler:
-    state = {"index": 0}
-
-    def reply(command: bytes, match: re.Match[bytes] | None) -> bytes | None:
-        handler = handlers[min(state["index"], len(handlers) - 1)]
-        state["index"] += 1
-        return handler(command, match)
-
-    return reply

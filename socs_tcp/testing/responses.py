@@ -20,16 +20,16 @@ Responses = Union[
 
 
 class _InTurn:
-    """Replies served in turn; the last one repeats once they run out."""
+    """Handlers used in turn; the last one answers once they run out."""
 
-    def __init__(self, replies: list[bytes]) -> None:
-        self.replies = replies
+    def __init__(self, handlers: list[Handler]) -> None:
+        self.handlers = handlers
         self.index = 0
 
-    def __call__(self, command: bytes, match: re.Match[bytes] | None) -> bytes:
-        reply = self.replies[min(self.index, len(self.replies) - 1)]
+    def __call__(self, command: bytes, match: re.Match[bytes] | None) -> bytes | None:
+        handler = self.handlers[min(self.index, len(self.handlers) - 1)]
         self.index += 1
-        return reply
+        return handler(command, match)
 
 
 def _fixed(reply: bytes | None) -> Handler:
@@ -54,7 +54,7 @@ def _handler(key: object, value: object) -> Handler:
                     f"responses[{key!r}]: the list holds {item!r}, not bytes; "
                     f"write b'...' for each reply"
                 )
-        return _InTurn([bytes(item) for item in value])
+        return _InTurn([_fixed(bytes(item)) for item in value])
     hint = ""
     if isinstance(value, str):
         hint = f" (write {value.encode('latin-1', 'backslashreplace')!r})"
