@@ -323,21 +323,18 @@ class _Loader:
                     f"unknown key {name!r} in [[responses]]; write command = or "
                     f"match =, then one of reply =, replies =, hex =, silent = true",
                 )
-        matching = [k for k in _MATCH_KEYS if k in entry]
-        if len(matching) != 1:
-            raise self.fail(
-                start,
-                "each [[responses]] entry needs exactly one of command = "
-                "\"...\" (the exact command) or match = '...' (a regex)",
-            )
-        replying = [k for k in _REPLY_KEYS if k in entry]
-        if len(replying) != 1:
-            raise self.fail(
-                start,
-                "each [[responses]] entry needs exactly one of reply = "
-                '"...", replies = ["...", ...], hex = "..." or silent = true',
-            )
-        how, kind = matching[0], replying[0]
+        how = self.one_of(
+            entry,
+            _MATCH_KEYS,
+            start,
+            "command = \"...\" (the exact command) or match = '...' (a regex)",
+        )
+        kind = self.one_of(
+            entry,
+            _REPLY_KEYS,
+            start,
+            'reply = "...", replies = ["...", ...], hex = "..." or silent = true',
+        )
         line = self.line_of("responses", how, index)
         text = self.to_bytes(entry[how], line, how)
         pattern: re.Pattern[bytes] | None = None
@@ -377,6 +374,17 @@ class _Loader:
                 return key, self.hex(raw.decode("latin-1"), line)
             return key, raw
         return key, self.template(raw, pattern, line, kind == "hex")
+
+    def one_of(
+        self, entry: dict[str, Any], keys: tuple[str, ...], line: int, choices: str
+    ) -> str:
+        """The one key of ``keys`` that ``entry`` has; ``choices`` says which."""
+        present = [key for key in keys if key in entry]
+        if len(present) != 1:
+            raise self.fail(
+                line, f"each [[responses]] entry needs exactly one of {choices}"
+            )
+        return present[0]
 
     def hex(self, text: str, line: int) -> bytes:
         try:
