@@ -252,11 +252,9 @@ class _Loader:
                 if not isinstance(value, str):
                     raise self.fail(line, f'{key} must be a string: {key} = "..."')
                 options[key] = value
-            elif key == "port" and (
-                not isinstance(value, int) or not 0 <= value <= 65535
-            ):
-                raise self.fail(line, f"port must be 0 to 65535, not {value!r}")
             elif key == "port":
+                if not isinstance(value, int) or not 0 <= value <= 65535:
+                    raise self.fail(line, f"port must be 0 to 65535, not {value!r}")
                 options[key] = value
         framing = table.get("framing")
         if framing is None:
