@@ -364,12 +364,12 @@ class _Loader:
         if kind == "hex":
             if not isinstance(value, str):
                 raise self.fail(line, 'hex must be a string: hex = "01 03 02 00 2a"')
+            if pattern is None:
+                return key, self.hex(value, line)
             raw = value.encode("latin-1", "replace")
         else:
             raw = self.to_bytes(value, line, "reply")
         if pattern is None:
-            if kind == "hex":
-                return key, self.hex(raw.decode("latin-1"), line)
             return key, raw
         return key, self.template(raw, pattern, line, kind == "hex")
 
