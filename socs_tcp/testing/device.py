@@ -548,10 +548,8 @@ class FakeDevice:
         while True:
             try:
                 sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # none waiting, or one reset while in the backlog
                 return
-            except OSError:
-                return  # a connection reset while in the backlog
             self._connections += 1
             client = _Client(sock, self._connections, time.monotonic())
             self._log(client, "connected")
