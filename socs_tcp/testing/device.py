@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Callable
 
-from socs_tcp.testing.faults import Faults
+from socs_tcp.testing.faults import _DROPS, Faults
 from socs_tcp.testing.framing import Framer, by_terminator
 from socs_tcp.testing.responses import Responses, ResponseTable
 
@@ -276,7 +276,7 @@ class FakeDevice:
         drop : {"fin", "rst"}
             Close open connections with a FIN (default) or a reset.
         """
-        if drop not in ("fin", "rst"):
+        if drop not in _DROPS:
             raise ValueError(f'drop must be "fin" or "rst", not {drop!r}')
         self._call(lambda: self._down(drop))
 
