@@ -39,6 +39,11 @@ def _fixed(reply: bytes | None) -> Handler:
     return answer
 
 
+def _literal(text: str) -> str:
+    """The bytes literal to write instead of the ``str`` ``text``."""
+    return repr(text.encode("latin-1", "backslashreplace"))
+
+
 def _handler(key: object, value: object) -> Handler:
     """Check one value of the table and return it as a handler."""
     if value is None or isinstance(value, bytes):
@@ -57,7 +62,7 @@ def _handler(key: object, value: object) -> Handler:
         return _InTurn([_fixed(bytes(item)) for item in value])
     hint = ""
     if isinstance(value, str):
-        hint = f" (write {value.encode('latin-1', 'backslashreplace')!r})"
+        hint = f" (write {_literal(value)})"
     raise TypeError(
         f"responses[{key!r}] is {type(value).__name__}{hint}; a reply must be "
         f"bytes, a non-empty list of bytes served in turn, a callable "
@@ -107,7 +112,7 @@ class ResponseTable:
             else:
                 hint = ""
                 if isinstance(key, str):
-                    hint = f"; write {key.encode('latin-1', 'backslashreplace')!r}"
+                    hint = f"; write {_literal(key)}"
                 elif isinstance(key, re.Pattern):
                     hint = "; compile a bytes pattern: re.compile(rb'...')"
                 raise TypeError(
