@@ -160,7 +160,6 @@ class FakeDevice:
                     "length_prefixed(...) or mbap() from socs_tcp.testing"
                 )
             self._framer = framer
-            reply_terminator = b"" if reply_terminator is None else reply_terminator
         else:
             if framer is not None:
                 raise TypeError("pass either a terminator or a framer, not both")
@@ -170,9 +169,8 @@ class FakeDevice:
                     f"with a framer, not {terminator!r}"
                 )
             self._framer = by_terminator(terminator)
-            reply_terminator = (
-                terminator if reply_terminator is None else reply_terminator
-            )
+        if reply_terminator is None:
+            reply_terminator = terminator or b""
         if not isinstance(reply_terminator, bytes):
             raise TypeError(f"reply_terminator must be bytes, not {reply_terminator!r}")
         self.terminator = terminator
