@@ -95,3 +95,17 @@ def test_mistakes_name_the_file_the_line_and_the_fix(tmp_path, text, line, messa
     for part in message.split(".*"):  # the parts, in order
         assert part in text
         text = text[text.index(part) + len(part) :]
+
+
+def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        [[responses]]
+        match = 'N(\\d)'
+        replies = ["a{1}", "b{1}"]
+        """,
+    )
+    ((pattern, reply),) = load_dialogue(path).responses.items()
+    served = [reply(b"N3", pattern.fullmatch(b"N3")) for _ in range(3)]
+    assert served == [b"a3", b"b3", b"b3"]

@@ -40,21 +40,6 @@ def Gauge(Interface):
 
 
 @pytest.fixture
-def devices():
-    """Start devices with ``devices(...)``; all are stopped after the test."""
-    started = []
-
-    def start(*args, **kwargs):
-        dev = FakeDevice(*args, **kwargs)
-        started.append(dev)
-        return dev
-
-    yield start
-    for dev in started:
-        dev.stop()
-
-
-@pytest.fixture
 def connect(Gauge):
     """Connect a ``Gauge`` to a device; every one is closed after the test."""
     opened = []
@@ -75,16 +60,16 @@ IDN = {b"*IDN?": b"ACME,PTC,1.0", b"PR1": b"1.2E-3"}
 # -- dialogue ----------------------------------------------------------------
 
 
-def test_issue_example_answers_and_records_commands(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n")
+def test_issue_example_answers_and_records_commands(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n")
     gauge = connect(dev)
     assert dev.address == ("127.0.0.1", dev.port)
     assert gauge.query(b"*IDN?") == b"ACME,PTC,1.0"
     assert dev.received == [b"*IDN?"]
 
 
-def test_merged_and_split_commands_are_framed_by_the_terminator(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n")
+def test_merged_and_split_commands_are_framed_by_the_terminator(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n")
     gauge = connect(dev)
     gauge.send(b"PR1\r\n*IDN?\r\nPR")
     dev.wait_received(2)
@@ -95,8 +80,8 @@ def test_merged_and_split_commands_are_framed_by_the_terminator(devices, connect
     assert dev.received == [b"PR1", b"*IDN?", b"PR1"]
 
 
-def test_values_lists_regexes_callables_none_and_default(devices, connect):
-    dev = devices(
+def test_values_lists_regexes_callables_none_and_default(fake_device, connect):
+    dev = fake_device(
         {
             b"N?": [b"1", b"2"],
             re.compile(rb"ECHO (\w+)"): lambda command, match: match.group(1),
@@ -113,8 +98,8 @@ def test_values_lists_regexes_callables_none_and_default(devices, connect):
         gauge.query(b"RESET")
 
 
-def test_reply_terminator_differs_from_the_command_terminator(devices, connect):
-    dev = devices(IDN, terminator=b"\r", reply_terminator=b"\r\n")
+def test_reply_terminator_differs_from_the_command_terminator(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r", reply_terminator=b"\r\n")
     gauge = connect(dev)
     gauge.send(b"PR1\r")
     assert gauge.recv_until() == b"1.2E-3\r\n"
@@ -135,15 +120,15 @@ class SetPoint:
         return None
 
 
-def test_one_callable_answers_everything_and_keeps_state(devices, connect):
-    dev = devices(SetPoint(), terminator=b"\r\n")
+def test_one_callable_answers_everything_and_keeps_state(fake_device, connect):
+    dev = fake_device(SetPoint(), terminator=b"\r\n")
     gauge = connect(dev)
     assert gauge.query(b"SP 4.2") == b"OK"
     assert gauge.query(b"SP?") == b"4.2"
 
 
-def test_several_clients_at_once(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n")
+def test_several_clients_at_once(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n")
     gauges = [connect(dev) for _ in range(3)]
     dev.wait_clients(3)
     assert [g.query(b"PR1") for g in gauges] == [b"1.2E-3"] * 3
@@ -196,8 +181,8 @@ def test_unknown_fault_and_bad_values_are_refused():
         FakeDevice({}, terminator=None)
 
 
-def test_a_port_in_use_is_a_clear_error(devices):
-    dev = devices({})
+def test_a_port_in_use_is_a_clear_error(fake_device):
+    dev = fake_device({})
     with pytest.raises(OSError, match=f"127.0.0.1:{dev.port}: the port is in use"):
         FakeDevice({}, port=dev.port)
 
@@ -205,8 +190,8 @@ def test_a_port_in_use_is_a_clear_error(devices):
 # -- faults ------------------------------------------------------------------
 
 
-def test_latency_delays_each_reply(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", latency=0.3)
+def test_latency_delays_each_reply(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", latency=0.3)
     gauge = connect(dev)
     began = time.monotonic()
     assert gauge.query(b"*IDN?") == b"ACME,PTC,1.0"
@@ -215,16 +200,16 @@ def test_latency_delays_each_reply(devices, connect):
         gauge.query(b"PR1", timeout=0.1)
 
 
-def test_query_never_returns_the_late_reply_of_a_timed_out_query(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", latency=0.3)
+def test_query_never_returns_the_late_reply_of_a_timed_out_query(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", latency=0.3)
     gauge = connect(dev)
     with pytest.raises(TransportTimeout):
         gauge.query(b"PR1", timeout=0.1)
     assert gauge.query(b"*IDN?") == b"ACME,PTC,1.0"
 
 
-def test_chunk_splits_replies_and_recv_until_joins_them(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", chunk=4, chunk_delay=0.1)
+def test_chunk_splits_replies_and_recv_until_joins_them(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", chunk=4, chunk_delay=0.1)
     gauge = connect(dev)
     gauge.send(b"*IDN?\r\n")
     assert gauge.recv(4096) == b"ACME"  # the first piece, alone for 0.1 s
@@ -233,16 +218,16 @@ def test_chunk_splits_replies_and_recv_until_joins_them(devices, connect):
     assert sent == [b"ACME", b",PTC", b",1.0", b"\r\n"]
 
 
-def test_silent_reads_commands_and_never_replies(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", silent=True)
+def test_silent_reads_commands_and_never_replies(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", silent=True)
     gauge = connect(dev, timeout=SHORT)
     with pytest.raises(TransportTimeout):
         gauge.query(b"PR1")
     assert dev.received == [b"PR1"]
 
 
-def test_drop_fin_closes_instead_of_replying(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", drop="fin")
+def test_drop_fin_closes_instead_of_replying(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", drop="fin")
     gauge = connect(dev)
     gauge.send(b"PR1\r\n")
     assert gauge.recv() == b""  # end of stream, as socs returns it
@@ -250,8 +235,8 @@ def test_drop_fin_closes_instead_of_replying(devices, connect):
         gauge.recv_until()
 
 
-def test_drop_rst_resets_instead_of_replying(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", drop="rst")
+def test_drop_rst_resets_instead_of_replying(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", drop="rst")
     gauge = connect(dev)
     gauge.send(b"PR1\r\n")
     with pytest.raises(ConnectionError) as raised:
@@ -259,8 +244,10 @@ def test_drop_rst_resets_instead_of_replying(devices, connect):
     assert raised.value.errno == errno.ECONNRESET
 
 
-def test_drop_after_closes_after_n_replies_and_the_driver_reconnects(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", drop_after=2)
+def test_drop_after_closes_after_n_replies_and_the_driver_reconnects(
+    fake_device, connect
+):
+    dev = fake_device(IDN, terminator=b"\r\n", drop_after=2)
     gauge = connect(dev)
     assert [gauge.query(b"PR1"), gauge.query(b"PR1")] == [b"1.2E-3"] * 2
     dev.wait_clients(0)
@@ -269,8 +256,8 @@ def test_drop_after_closes_after_n_replies_and_the_driver_reconnects(devices, co
     assert dev.connections == 2
 
 
-def test_query_after_the_device_closed_reconnects_first(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", drop_after=1)
+def test_query_after_the_device_closed_reconnects_first(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", drop_after=1)
     gauge = connect(dev)
     assert gauge.query(b"PR1") == b"1.2E-3"
     dev.wait_clients(0)
@@ -278,8 +265,8 @@ def test_query_after_the_device_closed_reconnects_first(devices, connect):
     assert gauge.query(b"PR1") == b"1.2E-3"
 
 
-def test_drop_after_with_rst(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", drop_after=1, drop="rst")
+def test_drop_after_with_rst(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", drop_after=1, drop="rst")
     gauge = connect(dev)
     assert gauge.query(b"PR1") == b"1.2E-3"
     dev.wait_clients(0)
@@ -288,8 +275,8 @@ def test_drop_after_with_rst(devices, connect):
     assert raised.value.errno == errno.ECONNRESET
 
 
-def test_idle_close_drops_a_quiet_connection(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", idle_close=0.1)
+def test_idle_close_drops_a_quiet_connection(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", idle_close=0.1)
     gauge = connect(dev)
     assert gauge.query(b"PR1") == b"1.2E-3"
     began = time.monotonic()
@@ -298,14 +285,14 @@ def test_idle_close_drops_a_quiet_connection(devices, connect):
     assert gauge.recv() == b""
 
 
-def test_garbage_comes_before_each_reply(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", garbage=b"\x00\xff")
+def test_garbage_comes_before_each_reply(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", garbage=b"\x00\xff")
     gauge = connect(dev)
     assert gauge.query(b"PR1") == b"\x00\xff1.2E-3"
 
 
-def test_late_replies_come_one_turn_late(devices, connect):
-    dev = devices({b"A": b"a", b"B": b"b"}, terminator=b"\r\n", late=0.05)
+def test_late_replies_come_one_turn_late(fake_device, connect):
+    dev = fake_device({b"A": b"a", b"B": b"b"}, terminator=b"\r\n", late=0.05)
     gauge = connect(dev)
     gauge.send(b"A\r\n")
     with pytest.raises(TransportTimeout):
@@ -314,8 +301,8 @@ def test_late_replies_come_one_turn_late(devices, connect):
     assert gauge.recv_until() == b"a\r\n"  # and comes after B was sent
 
 
-def test_query_never_takes_a_late_reply_for_its_own(devices, connect):
-    dev = devices({b"A": b"a", b"B": b"b"}, terminator=b"\r\n", late=0.05)
+def test_query_never_takes_a_late_reply_for_its_own(fake_device, connect):
+    dev = fake_device({b"A": b"a", b"B": b"b"}, terminator=b"\r\n", late=0.05)
     gauge = connect(dev)
     with pytest.raises(TransportTimeout):
         gauge.query(b"A", timeout=SHORT)
@@ -325,8 +312,8 @@ def test_query_never_takes_a_late_reply_for_its_own(devices, connect):
         gauge.query(b"B", timeout=SHORT)
 
 
-def test_refuse_accepts_then_closes(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", refuse=True)
+def test_refuse_accepts_then_closes(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", refuse=True)
     gauge = connect(dev, timeout=SHORT)
     with pytest.raises(ConnectionError):
         gauge.query(b"PR1")
@@ -335,8 +322,8 @@ def test_refuse_accepts_then_closes(devices, connect):
     assert dev.received == []
 
 
-def test_inject_replaces_faults_and_inject_clears_them(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", silent=True)
+def test_inject_replaces_faults_and_inject_clears_them(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", silent=True)
     gauge = connect(dev, timeout=SHORT)
     dev.inject(garbage=b"#")
     assert dev.faults.silent is False
@@ -350,9 +337,9 @@ def test_inject_replaces_faults_and_inject_clears_them(devices, connect):
 
 
 def test_down_refuses_and_drops_then_up_serves_on_the_same_port(
-    devices, connect, Gauge
+    fake_device, connect, Gauge
 ):
-    dev = devices(IDN, terminator=b"\r\n")
+    dev = fake_device(IDN, terminator=b"\r\n")
     gauge = connect(dev, timeout=SHORT)
     port = dev.port
     dev.down()
@@ -366,8 +353,8 @@ def test_down_refuses_and_drops_then_up_serves_on_the_same_port(
     assert gauge.query(b"PR1") == b"1.2E-3"
 
 
-def test_send_pushes_unsolicited_bytes_to_every_client(devices, connect):
-    dev = devices({}, terminator=b"\r\n")
+def test_send_pushes_unsolicited_bytes_to_every_client(fake_device, connect):
+    dev = fake_device({}, terminator=b"\r\n")
     first, second = connect(dev), connect(dev)
     dev.wait_clients(2)
     assert dev.send(b"TICK 1\r\n") == 2
@@ -393,11 +380,11 @@ def test_stop_is_fast_and_leaves_no_thread_or_descriptor(connect):
     assert open_fds() == fds
 
 
-def test_ipv6_loopback(devices, connect):
+def test_ipv6_loopback(fake_device, connect):
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
     try:
-        dev = devices(IDN, terminator=b"\r\n", host="::1")
+        dev = fake_device(IDN, terminator=b"\r\n", host="::1")
     except OSError:
         pytest.skip("no IPv6 loopback")
     assert connect(dev).query(b"PR1") == b"1.2E-3"
@@ -417,8 +404,8 @@ def test_framers_cut_frames_and_wait_for_the_rest():
     assert mbap()(request[:-1]) is None
 
 
-def test_fixed_length_frames_and_binary_replies(devices, connect, Interface):
-    dev = devices(
+def test_fixed_length_frames_and_binary_replies(fake_device, connect, Interface):
+    dev = fake_device(
         {b"\x01\x02": b"\xaa\xbb\xcc"}, terminator=None, framer=fixed_length(2)
     )
     iface = connect(dev, cls=Interface)
@@ -428,13 +415,13 @@ def test_fixed_length_frames_and_binary_replies(devices, connect, Interface):
     assert dev.received == [b"\x01\x02"] * 2
 
 
-def test_mbap_frames_modbus_requests(devices, connect, Interface):
+def test_mbap_frames_modbus_requests(fake_device, connect, Interface):
     def registers(command, match):
         tid, unit = match.group(1), match.group(2)
         return tid + b"\x00\x00\x00\x07" + unit + b"\x04\x04\x00\x03\x00\x01"
 
     read = re.compile(rb"(..)\x00\x00\x00\x06(.)\x04\x00\x01\x00\x02", re.S)
-    dev = devices({read: registers}, terminator=None, framer=mbap())
+    dev = fake_device({read: registers}, terminator=None, framer=mbap())
     iface = connect(dev, cls=Interface)
     request = b"\x00\x07\x00\x00\x00\x06\x01\x04\x00\x01\x00\x02"
     iface.send(request * 2)
@@ -444,8 +431,8 @@ def test_mbap_frames_modbus_requests(devices, connect, Interface):
     assert dev.received == [request, request]
 
 
-def test_transcript_has_times_directions_and_clients(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", name="gauge")
+def test_transcript_has_times_directions_and_clients(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", name="gauge")
     connect(dev).query(b"PR1")
     kinds = [(e.client, e.kind, e.data) for e in dev.transcript]
     assert kinds == [
@@ -460,15 +447,15 @@ def test_transcript_has_times_directions_and_clients(devices, connect):
     assert "#1 <- received b'PR1'" in text
 
 
-def test_as_received_echoes_bytes_as_they_come(devices, connect, Interface):
-    dev = devices(lambda data: data, terminator=None, framer=as_received())
+def test_as_received_echoes_bytes_as_they_come(fake_device, connect, Interface):
+    dev = fake_device(lambda data: data, terminator=None, framer=as_received())
     iface = connect(dev, cls=Interface)
     iface.send(b"no terminator")
     assert iface.recv_exactly(13) == b"no terminator"
 
 
-def test_wait_idle_returns_once_owed_replies_are_sent(devices, connect):
-    dev = devices(IDN, terminator=b"\r\n", latency=0.2, chunk=2, chunk_delay=0.01)
+def test_wait_idle_returns_once_owed_replies_are_sent(fake_device, connect):
+    dev = fake_device(IDN, terminator=b"\r\n", latency=0.2, chunk=2, chunk_delay=0.01)
     gauge = connect(dev)
     gauge.send(b"PR1\r\n")
     dev.wait_received(1)
@@ -478,7 +465,7 @@ def test_wait_idle_returns_once_owed_replies_are_sent(devices, connect):
     assert gauge.pending == 0
     assert gauge.recv_until(timeout=0) == b"1.2E-3\r\n"  # already arrived
     with pytest.raises(TimeoutError):
-        devices(IDN, latency=5).wait_received(1, timeout=0.05)
+        fake_device(IDN, latency=5).wait_received(1, timeout=0.05)
 
 
 def modbus(tid, pdu, unit=1):
@@ -497,10 +484,10 @@ def modbus(tid, pdu, unit=1):
     ],
 )
 def test_modbus_registers_answer_reads_writes_and_exceptions(
-    devices, connect, Interface, request_pdu, response_pdu
+    fake_device, connect, Interface, request_pdu, response_pdu
 ):
     registers = ModbusRegisters({7: 185, 8: 321}, {0x10: 42})
-    dev = devices(registers, terminator=None, framer=mbap(), chunk=3)
+    dev = fake_device(registers, terminator=None, framer=mbap(), chunk=3)
     iface = connect(dev, cls=Interface)
     iface.send(modbus(0x0102, request_pdu, unit=9))
     expected = modbus(0x0102, response_pdu, unit=9)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Callable
 
-from socs_tcp.testing.faults import Faults
+from socs_tcp.testing.faults import _DROPS, Faults
 from socs_tcp.testing.framing import Framer, by_terminator
 from socs_tcp.testing.responses import Responses, ResponseTable
 
@@ -160,7 +160,6 @@ class FakeDevice:
                     "length_prefixed(...) or mbap() from socs_tcp.testing"
                 )
             self._framer = framer
-            reply_terminator = b"" if reply_terminator is None else reply_terminator
         else:
             if framer is not None:
                 raise TypeError("pass either a terminator or a framer, not both")
@@ -170,9 +169,8 @@ class FakeDevice:
                     f"with a framer, not {terminator!r}"
                 )
             self._framer = by_terminator(terminator)
-            reply_terminator = (
-                terminator if reply_terminator is None else reply_terminator
-            )
+        if reply_terminator is None:
+            reply_terminator = terminator or b""
         if not isinstance(reply_terminator, bytes):
             raise TypeError(f"reply_terminator must be bytes, not {reply_terminator!r}")
         self.terminator = terminator
@@ -276,7 +274,7 @@ class FakeDevice:
         drop : {"fin", "rst"}
             Close open connections with a FIN (default) or a reset.
         """
-        if drop not in ("fin", "rst"):
+        if drop not in _DROPS:
             raise ValueError(f'drop must be "fin" or "rst", not {drop!r}')
         self._call(lambda: self._down(drop))
 
@@ -548,10 +546,8 @@ class FakeDevice:
         while True:
             try:
                 sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # none waiting, or one reset while in the backlog
                 return
-            except OSError:
-                return  # a connection reset while in the backlog
             self._connections += 1
             client = _Client(sock, self._connections, time.monotonic())
             self._log(client, "connected")

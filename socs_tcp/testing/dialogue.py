@@ -33,7 +33,7 @@ from typing import Any
 from socs_tcp.testing.device import FakeDevice
 from socs_tcp.testing.faults import Faults
 from socs_tcp.testing.framing import Framer, fixed_length, mbap
-from socs_tcp.testing.responses import Handler, Value
+from socs_tcp.testing.responses import Handler, Value, _InTurn
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -252,11 +252,9 @@ class _Loader:
                 if not isinstance(value, str):
                     raise self.fail(line, f'{key} must be a string: {key} = "..."')
                 options[key] = value
-            elif key == "port" and (
-                not isinstance(value, int) or not 0 <= value <= 65535
-            ):
-                raise self.fail(line, f"port must be 0 to 65535, not {value!r}")
             elif key == "port":
+                if not isinstance(value, int) or not 0 <= value <= 65535:
+                    raise self.fail(line, f"port must be 0 to 65535, not {value!r}")
                 options[key] = value
         framing = table.get("framing")
         if framing is None:
@@ -323,21 +321,18 @@ class _Loader:
                     f"unknown key {name!r} in [[responses]]; write command = or "
                     f"match =, then one of reply =, replies =, hex =, silent = true",
                 )
-        matching = [k for k in _MATCH_KEYS if k in entry]
-        if len(matching) != 1:
-            raise self.fail(
-                start,
-                "each [[responses]] entry needs exactly one of command = "
-                "\"...\" (the exact command) or match = '...' (a regex)",
-            )
-        replying = [k for k in _REPLY_KEYS if k in entry]
-        if len(replying) != 1:
-            raise self.fail(
-                start,
-                "each [[responses]] entry needs exactly one of reply = "
-                '"...", replies = ["...", ...], hex = "..." or silent = true',
-            )
-        how, kind = matching[0], replying[0]
+        how = self.one_of(
+            entry,
+            _MATCH_KEYS,
+            start,
+            "command = \"...\" (the exact command) or match = '...' (a regex)",
+        )
+        kind = self.one_of(
+            entry,
+            _REPLY_KEYS,
+            start,
+            'reply = "...", replies = ["...", ...], hex = "..." or silent = true',
+        )
         line = self.line_of("responses", how, index)
         text = self.to_bytes(entry[how], line, how)
         pattern: re.Pattern[bytes] | None = None
@@ -365,18 +360,29 @@ class _Loader:
             if pattern is None:
                 return key, replies
             templates = [self.template(r, pattern, line, False) for r in replies]
-            return key, _in_turn(templates)
+            return key, _InTurn(templates)
         if kind == "hex":
             if not isinstance(value, str):
                 raise self.fail(line, 'hex must be a string: hex = "01 03 02 00 2a"')
+            if pattern is None:
+                return key, self.hex(value, line)
             raw = value.encode("latin-1", "replace")
         else:
             raw = self.to_bytes(value, line, "reply")
         if pattern is None:
-            if kind == "hex":
-                return key, self.hex(raw.decode("latin-1"), line)
             return key, raw
         return key, self.template(raw, pattern, line, kind == "hex")
+
+    def one_of(
+        self, entry: dict[str, Any], keys: tuple[str, ...], line: int, choices: str
+    ) -> str:
+        """The one key of ``keys`` that ``entry`` has; ``choices`` says which."""
+        present = [key for key in keys if key in entry]
+        if len(present) != 1:
+            raise self.fail(
+                line, f"each [[responses]] entry needs exactly one of {choices}"
+            )
+        return present[0]
 
     def hex(self, text: str, line: int) -> bytes:
         try:
@@ -428,14 +434,3 @@ class _Loader:
         if brace:
             raise self.fail(line, "hex replies have no braces; write hex digits")
         return self.hex(piece.decode("latin-1"), line)
-
-
-def _in_turn(handlers: list[Handler]) -> Handler:
-    state = {"index": 0}
-
-    def reply(command: bytes, match: re.Match[bytes] | None) -> bytes | None:
-        handler = handlers[min(state["index"], len(handlers) - 1)]
-        state["index"] += 1
-        return handler(command, match)
-
-    return reply

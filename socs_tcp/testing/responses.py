@@ -20,16 +20,16 @@ Responses = Union[
 
 
 class _InTurn:
-    """Replies served in turn; the last one repeats once they run out."""
+    """Handlers used in turn; the last one answers once they run out."""
 
-    def __init__(self, replies: list[bytes]) -> None:
-        self.replies = replies
+    def __init__(self, handlers: list[Handler]) -> None:
+        self.handlers = handlers
         self.index = 0
 
-    def __call__(self, command: bytes, match: re.Match[bytes] | None) -> bytes:
-        reply = self.replies[min(self.index, len(self.replies) - 1)]
+    def __call__(self, command: bytes, match: re.Match[bytes] | None) -> bytes | None:
+        handler = self.handlers[min(self.index, len(self.handlers) - 1)]
         self.index += 1
-        return reply
+        return handler(command, match)
 
 
 def _fixed(reply: bytes | None) -> Handler:
@@ -37,6 +37,11 @@ def _fixed(reply: bytes | None) -> Handler:
         return reply
 
     return answer
+
+
+def _literal(text: str) -> str:
+    """The bytes literal to write instead of the ``str`` ``text``."""
+    return repr(text.encode("latin-1", "backslashreplace"))
 
 
 def _handler(key: object, value: object) -> Handler:
@@ -54,10 +59,10 @@ def _handler(key: object, value: object) -> Handler:
                     f"responses[{key!r}]: the list holds {item!r}, not bytes; "
                     f"write b'...' for each reply"
                 )
-        return _InTurn([bytes(item) for item in value])
+        return _InTurn([_fixed(bytes(item)) for item in value])
     hint = ""
     if isinstance(value, str):
-        hint = f" (write {value.encode('latin-1', 'backslashreplace')!r})"
+        hint = f" (write {_literal(value)})"
     raise TypeError(
         f"responses[{key!r}] is {type(value).__name__}{hint}; a reply must be "
         f"bytes, a non-empty list of bytes served in turn, a callable "
@@ -107,7 +112,7 @@ class ResponseTable:
             else:
                 hint = ""
                 if isinstance(key, str):
-                    hint = f"; write {key.encode('latin-1', 'backslashreplace')!r}"
+                    hint = f"; write {_literal(key)}"
                 elif isinstance(key, re.Pattern):
                     hint = "; compile a bytes pattern: re.compile(rb'...')"
                 raise TypeError(
