@@ -3,15 +3,61 @@
 ``socs_tcp._transport_py.Transport`` (the reference, and the fallback) and the
 compiled ``socs_tcp._transport_c.Transport`` satisfy :class:`Transport`; mypy
 checks both against it (see ``_backend``), and the test suite checks that they
-behave the same.
+behave the same. This module carries the semantics; both transports say
+"see the contract".
+
+Rules every transport follows:
+
+* One deadline per call, computed once; every wait uses what is left of it.
+  A call makes at least one attempt to read; after that it reads again only
+  while its deadline has not passed, however fast data keeps coming.
+* A call's first read is one blocking read that the kernel bounds by the
+  call's timeout (the descriptor is put in blocking mode when the transport
+  is made, unless it was non-blocking on purpose, timeout 0): a reply that
+  arrives in one read costs one syscall. Later reads of the same call, and
+  reads of a descriptor that legacy code made non-blocking, ``poll`` for what
+  is left. ``close()`` plus ``shutdown()`` wakes every waiter at once.
+* Bytes read past what a call returns stay buffered, in order, and are
+  returned first by the next receive of any kind. Plain ``recv(bufsize)``
+  asks the kernel for at most ``bufsize`` bytes.
+* A frame read that fails keeps every byte it received, and its exception
+  carries a copy in ``.partial`` (timeout, EOF, reset, a signal handler that
+  raises). ``recv_exactly_into`` keeps them in the caller's buffer instead.
+* Kernel errors become ``ConnectionLost`` (with ``errno``) and mark the
+  transport ``broken``; a socket closed behind the transport's back, or by
+  :meth:`Transport.close` during a call, ``NotConnected``. The descriptor is
+  looked up on every call, never kept.
+* Concurrent sends are serialised, and an :meth:`Transport.exchange` holds
+  that lock from its send to its reply. One thread may receive while another
+  sends; a second concurrent receiver gets ``RuntimeError``.
+* State the front's policy needs is kept as a side effect of the I/O:
+  ``broken``, ``last_send``, ``owed``. A send or exchange given an
+  ``idle_check`` sends nothing when the policy is needed first, and returns
+  one of the statuses below; otherwise it returns :data:`SENT`.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from typing import ClassVar, Protocol
 
 from socs_tcp._types import ReadableBuffer, Terminator
+
+#: Sent (``sendall``); any other status means nothing was sent.
+SENT = 0
+#: The connection is known to be over (``broken``, closed, no descriptor).
+BROKEN = 1
+#: ``idle_check`` seconds passed since the last send, and a zero-wait poll
+#: found the peer gone (hang-up, error, or FIN).
+IDLE = 2
+#: The traffic trace is on, or its state is unknown (``_trace.CACHE`` has no
+#: answer for DEBUG): the front records the message and sends it itself.
+TRACE = 3
+#: ``exchange``: an earlier exchange's reply is owed (``owed``).
+OWED = 4
+#: ``exchange``: stale input was discarded; the next ``clear`` reports it.
+STALE = 5
 
 
 class Transport(Protocol):
@@ -20,11 +66,16 @@ class Transport(Protocol):
     Every timeout is seconds for the whole call (``None``: no limit), already
     checked by the front: a finite number from 0 to ``MAX_TIMEOUT``. Failures
     raise the classes of :mod:`socs_tcp.errors`, with the same messages on
-    both transports. The module ``_transport_py`` documents the semantics.
+    both transports.
     """
 
     #: ``"cython"`` or ``"python"``.
     backend: ClassVar[str]
+
+    #: True from the moment an exchange has sent until its reply is framed:
+    #: a reply may still come that belongs to no caller. The front clears it
+    #: once it has settled that reply.
+    owed: bool
 
     def __init__(self, sock: socket.socket) -> None: ...
 
@@ -39,12 +90,27 @@ class Transport(Protocol):
         connection: it will not carry another exchange."""
         ...
 
+    @property
+    def last_send(self) -> float:
+        """Monotonic time the last send completed (``-inf`` before any)."""
+        ...
+
     def close(self) -> None:
         """Refuse every call from now on; a call in progress raises NotConnected."""
         ...
 
-    def sendall(self, data: ReadableBuffer, timeout: float | None) -> None:
-        """Send every byte of ``data``; concurrent calls never interleave."""
+    def sendall(
+        self,
+        data: ReadableBuffer,
+        timeout: float | None,
+        idle_check: float | None = None,
+    ) -> int:
+        """Send every byte of ``data``; concurrent calls never interleave.
+
+        With ``idle_check`` (seconds), first check the statuses above
+        (:data:`BROKEN`, :data:`TRACE`, then :data:`IDLE` if ``idle_check``
+        seconds passed since the last send) and send nothing if one holds.
+        """
         ...
 
     def recv(self, bufsize: int, timeout: float | None) -> bytes:
@@ -53,6 +119,16 @@ class Transport(Protocol):
 
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         """As :meth:`recv`, into ``buffer`` (bytes-format, writable)."""
+        ...
+
+    def recv_exactly_into(
+        self, buffer: memoryview, nbytes: int, timeout: float | None
+    ) -> int:
+        """Fill ``buffer[:nbytes]``: buffered bytes first, then the kernel's.
+
+        Returns ``nbytes``. On failure the bytes received are in ``buffer``
+        (none stay in the transport) and ``.partial`` is a copy of them.
+        """
         ...
 
     def recv_until(
@@ -65,14 +141,54 @@ class Transport(Protocol):
         """
         ...
 
+    def frames(
+        self,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        on_error: Callable[[OSError], BaseException] | None = None,
+    ) -> Iterator[bytes]:
+        """An iterator whose every step is :meth:`recv_until` (``timeout`` each).
+
+        It stops at end of stream between frames; an unfinished frame there
+        raises ``IncompleteRead``. An error is passed to ``on_error``, if
+        given, and what it returns is raised.
+        """
+        ...
+
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:
         """Exactly ``n`` bytes."""
         ...
 
-    def drain(self, preview: int, timeout: float | None) -> tuple[int, bytes]:
-        """Discard the buffer and what the kernel holds now, without waiting.
+    def clear(
+        self, preview: int, quiet: float, timeout: float | None
+    ) -> tuple[int, bytes]:
+        """Discard the buffer and what the kernel holds now, without waiting;
+        with ``quiet > 0``, then whatever comes until the peer has been silent
+        for ``quiet`` seconds.
 
-        Returns how many bytes were discarded and the first ``preview`` of
-        them. Stops at EOF, or when ``timeout`` passes while data keeps coming.
+        Returns how many bytes were discarded (with those an exchange
+        discarded since the last call) and the first ``preview`` of them.
+        Stops at EOF, or when ``timeout`` passes while data keeps coming.
+        """
+        ...
+
+    def exchange(
+        self,
+        data: ReadableBuffer,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        clear: bool,
+        idle_check: float | None,
+    ) -> bytes | int:
+        """One request and its reply: the reply frame without its terminator.
+
+        In order: check ``terminator``; :data:`OWED` if ``owed``; the
+        statuses of :meth:`sendall`; with ``clear``, discard stale input
+        (:data:`STALE` if there was any); send ``data`` (``owed`` is set from
+        here); frame the reply as :meth:`recv_until` does (``owed`` is
+        cleared). A status means nothing was sent. A failure before the send
+        completed leaves ``owed`` False.
         """
         ...

@@ -8,8 +8,10 @@ same failure policy as any other.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from typing import ClassVar, NoReturn
 
+from socs_tcp._contract import BROKEN
 from socs_tcp._types import ReadableBuffer, Terminator
 from socs_tcp.errors import NotConnected
 
@@ -22,6 +24,7 @@ class Disconnected:
     """Satisfies ``socs_tcp._contract.Transport``; holds nothing, sends nothing."""
 
     backend: ClassVar[str] = "none"
+    owed = False
 
     def __init__(self, sock: socket.socket | None = None) -> None:
         pass
@@ -36,10 +39,47 @@ class Disconnected:
         """Always False: there is no connection to break."""
         return False
 
+    @property
+    def last_send(self) -> float:
+        """Always -inf: nothing was ever sent."""
+        return -float("inf")
+
     def close(self) -> None:
         """Nothing to close."""
 
-    def sendall(self, data: ReadableBuffer, timeout: float | None) -> None:
+    def sendall(
+        self,
+        data: ReadableBuffer,
+        timeout: float | None,
+        idle_check: float | None = None,
+    ) -> int:
+        if idle_check is not None:
+            return BROKEN  # the front's policy connects first
+        _refuse()
+
+    def exchange(
+        self,
+        data: ReadableBuffer,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        clear: bool,
+        idle_check: float | None,
+    ) -> int:
+        return BROKEN  # as sendall
+
+    def recv_exactly_into(
+        self, buffer: memoryview, nbytes: int, timeout: float | None
+    ) -> int:
+        _refuse()
+
+    def frames(
+        self,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        on_error: Callable[[OSError], BaseException] | None = None,
+    ) -> Iterator[bytes]:
         _refuse()
 
     def recv(self, bufsize: int, timeout: float | None) -> bytes:
@@ -56,7 +96,9 @@ class Disconnected:
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:
         _refuse()
 
-    def drain(self, preview: int, timeout: float | None) -> tuple[int, bytes]:
+    def clear(
+        self, preview: int, quiet: float, timeout: float | None
+    ) -> tuple[int, bytes]:
         _refuse()
 
 

@@ -42,3 +42,11 @@ def render(data: bytes | bytearray | memoryview) -> str:
 def record(label: str, direction: str, data: bytes | bytearray | memoryview) -> None:
     """Log one line: ``direction`` is ``>`` for sent, ``<`` for received."""
     traffic.debug("%s %s %s", label, direction, render(data))
+
+
+#: The trace logger's own cache of ``isEnabledFor`` answers (CPython's
+#: ``logging`` clears it whenever any level changes), or None. The
+#: transports read ``CACHE.get(logging.DEBUG)`` instead of calling
+#: :func:`enabled` on every send: ``False`` there means the trace is off;
+#: anything else sends the front to :func:`enabled`, which fills it in.
+CACHE: dict[int, bool] | None = getattr(traffic, "_cache", None)

@@ -2,17 +2,17 @@
 
 :class:`Transport` does buffered, deadline-driven I/O over one connected
 ``socket.socket``. The compiled ``socs_tcp._transport_c.Transport`` has the
-same names, signatures, exceptions and edge behaviour (both satisfy
-``socs_tcp._contract.Transport``); this module is the one to read to know
-what either does.
-
-Rules both follow:
+same names, signatures, exceptions and edge behaviour; both satisfy
+``socs_tcp._contract.Transport``, which carries the semantics (see the
+contract). The rules, as this module keeps them:
 
 * One deadline per call, computed once; every wait uses what is left of it.
   A call makes at least one attempt to read; after that it reads again only
   while its deadline has not passed, however fast data keeps coming.
 * A receive reads first when data may already be waiting, and waits first
-  right after a send (the reply cannot be there yet), to save a syscall.
+  right after a send (the reply cannot be there yet). Unlike the compiled
+  transport it never blocks in a read: Python retries an interrupted read
+  with the kernel's timeout restarted, which would break the one deadline.
 * Bytes read past what a call returns stay buffered, in order, and are
   returned first by the next receive of any kind. Plain ``recv(bufsize)``
   asks the kernel for at most ``bufsize`` bytes; a buffered read asks for
@@ -47,9 +47,10 @@ import threading
 import time
 from typing import Any, Callable, ClassVar, TypeVar, cast
 
-from socs_tcp import errors
+from socs_tcp import _trace, errors
 from socs_tcp._checks import check_terminators, is_immutable
-from socs_tcp._limits import CHUNK_SIZE, MAX_READ
+from socs_tcp._contract import BROKEN, IDLE, OWED, SENT, STALE, TRACE
+from socs_tcp._limits import CHUNK_SIZE, MAX_READ, PREVIEW
 from socs_tcp._types import ReadableBuffer, Terminator
 
 __all__ = ["CHUNK_SIZE", "Transport"]
@@ -67,6 +68,12 @@ _SLACK = 0.001
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _UNSET = object()  # no terminator remembered yet
+
+# POLLRDHUP (Linux) reports a peer's FIN even when unread data is ahead of it.
+_GONE = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+
+_TRACE_CACHE = _trace.CACHE
+_DEBUG = 10  # logging.DEBUG, the key of the trace's cached answer
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -148,11 +155,14 @@ class Transport:
     __slots__ = (
         "_sock",
         "_buf",
-        "_awaiting_reply",
         "_receiver",
         "_closed",
         "_broken",
         "_send_lock",
+        "_last_send",
+        "_awaiting_reply",
+        "_stale",
+        "owed",
         "_terms_key",
         "_terms",
         "_read_poller",
@@ -162,11 +172,16 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = bytearray()
-        self._awaiting_reply = False
         self._receiver: int | None = None  # the thread receiving now
         self._closed = False
         self._broken = False
         self._send_lock = threading.Lock()
+        self._last_send = -math.inf
+        self._awaiting_reply = False
+        # Discarded by an exchange that left it to the front; clear() reports it.
+        self._stale: tuple[int, bytes] = (0, b"")
+        #: True while a reply is owed: a query sent and did not get its reply.
+        self.owed = False
         # The last immutable terminator object recv_until was given, checked.
         self._terms_key: object = _UNSET
         self._terms: tuple[bytes, ...] = ()
@@ -184,6 +199,11 @@ class Transport:
     def broken(self) -> bool:
         """True once a read met end of stream or a kernel error ended the connection."""
         return self._broken
+
+    @property
+    def last_send(self) -> float:
+        """Monotonic time the last send completed; -inf before the first."""
+        return self._last_send
 
     def close(self) -> None:
         """Refuse every call from now on; a call in progress raises NotConnected."""
@@ -230,7 +250,10 @@ class Transport:
     ) -> Any:
         """``read(fd, arg)``, a non-blocking read, once data is there.
 
-        Returns None when the deadline passes first.
+        Returns None when the deadline passes first. Python retries a read
+        that a signal interrupted with the kernel's own timeout restarted, so
+        here a read never blocks: it runs when data may be waiting, and
+        ``poll`` (which PEP 475 resumes with the time left) waits for it.
         """
         sock = self._sock
         # A blocking descriptor (timeout None) must not be read before poll
@@ -281,8 +304,34 @@ class Transport:
 
     # -- sending ---------------------------------------------------------
 
-    def sendall(self, data: ReadableBuffer, timeout: float | None) -> None:
-        """Send every byte of ``data`` before ``timeout`` seconds pass.
+    def _check(self, idle_check: float | None) -> int:
+        """Why not to send now (a status), or SENT: see the contract."""
+        if idle_check is None:
+            return SENT
+        if self._broken or self._closed or self._sock.fileno() < 0:
+            return BROKEN
+        if _TRACE_CACHE is not None and _TRACE_CACHE.get(_DEBUG) is not False:
+            return TRACE
+        if time.monotonic() - self._last_send >= idle_check:
+            # Zero-wait: has the peer closed or reset the idle connection?
+            poller = self._write_poller
+            fd = self._sock.fileno()
+            poller.register(fd, select.POLLIN | _GONE)
+            try:
+                ready = poller.poll(0)
+            finally:
+                poller.unregister(fd)
+            if ready and ready[0][1] & _GONE:
+                return IDLE
+        return SENT
+
+    def sendall(
+        self,
+        data: ReadableBuffer,
+        timeout: float | None,
+        idle_check: float | None = None,
+    ) -> int:
+        """Send every byte of ``data``; or a status saying why not (see the contract).
 
         Raises
         ------
@@ -292,33 +341,41 @@ class Transport:
             The kernel refused (a reset, a broken pipe).
         """
         view = memoryview(data).cast("B")
+        with self._send_lock:
+            status = self._check(idle_check)
+            if status == SENT:
+                self._send(view, timeout)
+            return status
+
+    def _send(self, view: memoryview, timeout: float | None) -> None:
+        """Send every byte of ``view``; the caller holds the send lock."""
         total = len(view)
         deadline = _deadline(timeout)
         sock = self._sock
-        with self._send_lock:
-            while True:
-                limit = sock.gettimeout()
-                if (
-                    limit is not None
-                    and deadline is not None
-                    and limit - (deadline - time.monotonic()) > _SLACK
-                    and not self._wait(self._write_poller, select.POLLOUT, deadline)
-                ):
-                    break
-                self._fileno()
-                try:
-                    sent = sock.send(view, _SEND_FLAGS)
-                except (BlockingIOError, socket.timeout):
-                    sent = 0
-                except OSError as exc:
-                    self._fileno()  # closed during the send?
-                    raise self._lost(exc) from None
-                if sent == len(view):
-                    self._awaiting_reply = True
-                    return
-                view = view[sent:]
-                if not self._wait(self._write_poller, select.POLLOUT, deadline):
-                    break
+        while True:
+            limit = sock.gettimeout()
+            if (
+                limit is not None
+                and deadline is not None
+                and limit - (deadline - time.monotonic()) > _SLACK
+                and not self._wait(self._write_poller, select.POLLOUT, deadline)
+            ):
+                break
+            self._fileno()
+            try:
+                sent = sock.send(view, _SEND_FLAGS)
+            except (BlockingIOError, socket.timeout):
+                sent = 0
+            except OSError as exc:
+                self._fileno()  # closed during the send?
+                raise self._lost(exc) from None
+            if sent == len(view):
+                self._last_send = time.monotonic()
+                self._awaiting_reply = True
+                return
+            view = view[sent:]
+            if not self._wait(self._write_poller, select.POLLOUT, deadline):
+                break
         raise errors.TransportTimeout.unsent(timeout, total - len(view), total)
 
     # -- receiving -------------------------------------------------------
@@ -364,6 +421,44 @@ class Transport:
             raise errors.TransportTimeout.expired(timeout)
         return cast(int, count)
 
+    @_receiver
+    def recv_exactly_into(
+        self, buffer: memoryview, nbytes: int, timeout: float | None
+    ) -> int:
+        """Fill ``buffer[:nbytes]``, buffered bytes first; return ``nbytes``.
+
+        Raises
+        ------
+        TransportTimeout, IncompleteRead, ConnectionLost
+            The bytes received are in ``buffer``; ``.partial`` is a copy.
+        """
+        buf = self._buf
+        got = min(nbytes, len(buf))
+        if got:
+            buffer[:got] = buf[:got]
+            del buf[:got]
+        if got == nbytes:
+            return nbytes
+        deadline = _deadline(timeout)
+        while True:
+            # The slice is released however the read ends, so the caller's
+            # buffer is free even while a traceback lives.
+            with buffer[got:nbytes] as rest:
+                try:
+                    count = self._read(deadline, os.readv, [rest])
+                except errors.TransportError as exc:
+                    exc.partial = bytes(buffer[:got])
+                    raise
+            if count is None:
+                raise errors.TransportTimeout.expired(timeout, buffer[:got])
+            if not count:
+                raise errors.IncompleteRead.at_eof(buffer[:got])
+            got += count
+            if got == nbytes:
+                return nbytes
+            if _expired(deadline):  # checked after every kernel read
+                raise errors.TransportTimeout.expired(timeout, buffer[:got])
+
     def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
         """``terminator`` checked; the last immutable one is remembered."""
         if terminator is self._terms_key:
@@ -373,7 +468,6 @@ class Transport:
             self._terms_key, self._terms = terminator, terms
         return terms
 
-    @_receiver
     def recv_until(
         self, terminator: Terminator, timeout: float | None, max_size: int
     ) -> bytes:
@@ -398,7 +492,18 @@ class Transport:
         FrameTooLong
             No terminator within ``max_size`` bytes (the bytes stay buffered).
         """
-        terminators = self._terminators(terminator)
+        return self._recv_until(self._terminators(terminator), timeout, max_size)
+
+    @_receiver
+    def _recv_until(
+        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
+    ) -> bytes:
+        return self._frame(terminators, timeout, max_size)
+
+    def _frame(
+        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
+    ) -> bytes:
+        """recv_until's loop; the caller holds the receiver's claim."""
         buf = self._buf
         scanned = 0
         deadline = None
@@ -420,6 +525,16 @@ class Transport:
         frame = bytes(buf[:end])
         del buf[:end]
         return frame
+
+    def frames(
+        self,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        on_error: Callable[[OSError], BaseException] | None = None,
+    ) -> Frames:
+        """An iterator of frames, as recv_until returns them, to end of stream."""
+        return Frames(self, self._terminators(terminator), timeout, max_size, on_error)
 
     @_receiver
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:
@@ -447,29 +562,38 @@ class Transport:
         return frame
 
     @_receiver
-    def drain(self, preview: int, timeout: float | None) -> tuple[int, bytes]:
-        """Discard the buffer and what the kernel holds now, without waiting.
+    def clear(
+        self, preview: int, quiet: float, timeout: float | None
+    ) -> tuple[int, bytes]:
+        """Discard the buffer and the input; (count, first ``preview`` bytes)."""
+        return self._clear(preview, quiet, timeout)
 
-        Returns the count discarded and its first ``preview`` bytes. Stops at
-        EOF, when nothing more is waiting, or when ``timeout`` passes while
-        data keeps coming. Memory stays bounded however much is discarded.
-        """
-        head = bytes(self._buf[:preview])
-        count = len(self._buf)
+    def _clear(
+        self, preview: int, quiet: float, timeout: float | None
+    ) -> tuple[int, bytes]:
+        """clear()'s loop; the caller holds the receiver's claim."""
+        count, head = self._stale
+        self._stale = (0, b"")
+        head += self._buf[: max(0, preview - len(head))]
+        count += len(self._buf)
         self._buf.clear()
         deadline = _deadline(timeout)
-        sock = self._sock
+        wait = 0.0  # first what is there now, then (quiet) what comes
         while True:
-            # A blocking descriptor is read only once poll says so; a
-            # non-blocking one is simply read until it has nothing.
-            if sock.gettimeout() is None and not self._wait(
-                self._read_poller, select.POLLIN, 0
-            ):
-                break
+            until = time.monotonic() + wait
+            if deadline is not None and until > deadline:
+                until = deadline
+            # Always poll first: a blocking descriptor must not be read
+            # unless poll says there is something.
+            if not self._wait(self._read_poller, select.POLLIN, until):
+                if wait or not quiet:
+                    break
+                wait = quiet
+                continue
             try:
                 chunk = os.read(self._fileno(), CHUNK_SIZE)
             except BlockingIOError:
-                break
+                continue
             except OSError as exc:
                 raise self._lost(exc) from None
             if not chunk:
@@ -480,5 +604,85 @@ class Transport:
             count += len(chunk)
             if _expired(deadline):
                 break
-        self._awaiting_reply = False
-        return count, head
+        return count, bytes(head)
+
+    def exchange(
+        self,
+        data: ReadableBuffer,
+        terminator: Terminator,
+        timeout: float | None,
+        max_size: int,
+        clear: bool,
+        idle_check: float | None,
+    ) -> bytes | int:
+        """Drop stale input, send ``data``, return the reply (see the contract)."""
+        terms = self._terminators(terminator)
+        if self.owed:
+            return OWED
+        view = memoryview(data).cast("B")
+        with self._send_lock:
+            return self._exchange(view, terms, timeout, max_size, clear, idle_check)
+
+    @_receiver
+    def _exchange(
+        self,
+        view: memoryview,
+        terms: tuple[bytes, ...],
+        timeout: float | None,
+        max_size: int,
+        clear: bool,
+        idle_check: float | None,
+    ) -> bytes | int:
+        status = self._check(idle_check)
+        if status != SENT:
+            return status
+        if clear:
+            self._stale = self._clear(PREVIEW, 0.0, timeout)
+            if self._stale[0]:
+                return STALE  # the front logs it (its clear reports it)
+        self._send(view, timeout)
+        self.owed = True
+        frame = self._frame(terms, timeout, max_size)
+        self.owed = False
+        # The frame ends in one of terms; they are sorted longest first.
+        for term in terms:
+            if frame.endswith(term):
+                return frame[: -len(term)]
+        return frame  # pragma: no cover (a frame ends in a terminator)
+
+
+class Frames:
+    """Iterator of frames over one transport; see ``Transport.frames``."""
+
+    __slots__ = ("_io", "_terms", "_timeout", "_max_size", "_on_error")
+
+    def __init__(
+        self,
+        io: Transport,
+        terms: tuple[bytes, ...],
+        timeout: float | None,
+        max_size: int,
+        on_error: Callable[[OSError], BaseException] | None,
+    ) -> None:
+        self._io = io
+        self._terms = terms
+        self._timeout = timeout
+        self._max_size = max_size
+        self._on_error = on_error
+
+    def __iter__(self) -> Frames:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return self._io._recv_until(self._terms, self._timeout, self._max_size)
+        except errors.IncompleteRead as exc:
+            if not exc.partial:
+                raise StopIteration from None
+            if self._on_error is None:
+                raise
+            raise self._on_error(exc) from None
+        except OSError as exc:
+            if self._on_error is None:
+                raise
+            raise self._on_error(exc) from None

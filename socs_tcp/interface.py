@@ -14,6 +14,7 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import ClassVar
 
@@ -34,10 +35,9 @@ from socs_tcp._checks import (
 from socs_tcp._contract import Transport
 from socs_tcp._disconnected import DISCONNECTED
 from socs_tcp._health import ConnectionLog, closed_by_peer
-from socs_tcp._limits import CHUNK_SIZE, DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
+from socs_tcp._limits import DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
 from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
 from socs_tcp.errors import (
-    IncompleteRead,
     NotConnected,
     TransportError,
     TransportTimeout,
@@ -128,6 +128,16 @@ class TCPInterface:
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
 
+    #: Whether query() may run as one exchange in the transport: not when a
+    #: subclass overrides send(), which query() then goes through.
+    _exchanges: ClassVar[bool] = True
+    #: True while a query() runs on the policy's path (sends wait for it).
+    _querying: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._exchanges = cls.send is TCPInterface.send
+
     def __init__(
         self,
         ip_address: str,
@@ -170,7 +180,6 @@ class TCPInterface:
         self._health = ConnectionLog(self._label)
         self._last_send = -math.inf  # monotonic start of the last send
         self._last_dial = -math.inf  # monotonic time of the last attempt to connect
-        self._owed = False  # a failed query's reply may still be on its way
         self._tracing = False
         self._comm: socket.socket | None = None
         self._io: Transport = DISCONNECTED
@@ -196,12 +205,11 @@ class TCPInterface:
 
     @comm.setter
     def comm(self, sock: socket.socket | None) -> None:
-        # A new socket is a new connection: a new, empty buffer, and no
-        # reply owed on it.
+        # A new socket is a new connection: a new transport, with an empty
+        # buffer and no reply owed on it.
         if sock is not self._comm:
             self._comm = sock
             self._io = DISCONNECTED if sock is None else self._transport_type(sock)
-            self._owed = False
             self._tracing = _trace.enabled()
 
     @property
@@ -403,17 +411,33 @@ class TCPInterface:
         ConnectionError
             The message could not be sent, even after a reset.
         """
-        check_message(msg)
+        if type(msg) is not bytes:
+            check_message(msg)
+        if not (self.send_interval or self._querying):
+            # The fast path: the transport sends unless something needs the
+            # policy below (a connection known over, an idle one found
+            # closed, the trace on); then it sends nothing and says so.
+            try:
+                if not self._io.sendall(msg, self._timeout, self.idle_check):
+                    return
+            except OSError as exc:
+                self._send_failed(msg, exc)
+                return
+        self._send_checked(msg)
+
+    def _send_checked(self, msg: ReadableBuffer) -> None:
+        """send(), paced, after the checks: replace a connection known over."""
         with self._lock:
             now = time.monotonic()
+            last = max(self._last_send, self._io.last_send)
             if self.send_interval:
-                wait = self._last_send + self.send_interval - now
+                wait = last + self.send_interval - now
                 if wait > 0:
                     time.sleep(wait)
                     now = time.monotonic()
             reason = self._ended()
             sock = self._comm
-            idle = now - self._last_send >= self.idle_check
+            idle = now - last >= self.idle_check
             if reason is None and idle and sock is not None:
                 reason = closed_by_peer(sock)
             if reason is not None:
@@ -430,7 +454,13 @@ class TCPInterface:
             except OSError as exc:
                 if reason is not None:  # the connection is new already
                     raise self._failure(exc, "send", False) from None
-                first = self._failure(exc, "send", False)
+                first = exc
+        self._send_failed(msg, first)
+
+    def _send_failed(self, msg: ReadableBuffer, exc: OSError) -> None:
+        """A send failed on a connection thought open: reset, and send once more."""
+        with self._lock:
+            first = self._failure(exc, "send", False)
             self._replace(str(first))
             try:
                 self._io.sendall(msg, self._timeout)
@@ -565,6 +595,55 @@ class TCPInterface:
         if self._tracing:
             _trace.record(self._label, "<", frame)
         return frame
+
+    def frames(
+        self,
+        terminator: Terminator | None = None,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+    ) -> Iterator[bytes]:
+        """Iterate over the frames the device sends, until it closes the connection.
+
+        ``for line in iface.frames(): ...`` is the fast way to read a stream
+        of records: each step returns what :meth:`recv_until` would.
+
+        Parameters
+        ----------
+        terminator, timeout, max_size
+            As for :meth:`recv_until`; ``timeout`` bounds each frame.
+
+        Yields
+        ------
+        bytes
+            Each frame, terminator included. The iteration ends when the
+            device closes the connection between two frames.
+
+        Raises
+        ------
+        TransportTimeout, IncompleteRead, FrameTooLong, ConnectionError
+            As :meth:`recv_until` raises them (an unfinished frame at the
+            end of the stream is an :class:`IncompleteRead`).
+        """
+        if terminator is None:
+            terminator = self.read_terminator
+        timeout = self._deadline_arg(timeout)
+        if max_size is not DEFAULT_MAX_SIZE:
+            max_size = check_max_size(max_size)
+        try:
+            frames = self._io.frames(terminator, timeout, max_size, self._frame_error)
+        except OSError as exc:
+            raise self._failure(exc, "frames", False) from None
+        if self._tracing:
+            return self._traced(frames)
+        return frames
+
+    def _frame_error(self, exc: OSError) -> TransportError:
+        return self._failure(exc, "frames", False)
+
+    def _traced(self, frames: Iterator[bytes]) -> Iterator[bytes]:
+        for frame in frames:
+            _trace.record(self._label, "<", frame)
+            yield frame
 
     def recv_exactly(
         self, n: int, timeout: float | None = None, reset_on_error: bool = False
@@ -702,30 +781,8 @@ class TCPInterface:
         timeout = self._deadline_arg(timeout)
         with check_buffer(buffer) as view:
             nbytes = check_nbytes(nbytes, len(view))
-            deadline = None if timeout is None else time.monotonic() + timeout
-            got = 0
             try:
-                while got < nbytes:
-                    wait = None
-                    if deadline is not None:
-                        wait = max(0.0, deadline - time.monotonic())
-                        if got and not wait:  # checked after every kernel read
-                            raise TransportTimeout.expired(timeout, view[:got])
-                    # The slice is released however the read ends, so the
-                    # caller's buffer is free even while a traceback lives.
-                    with view[got:] as rest:
-                        try:
-                            count = self._io.recv_into(rest, nbytes - got, wait)
-                        except TransportTimeout:
-                            count = -1
-                        except TransportError as exc:
-                            exc.partial = bytes(view[:got])
-                            raise
-                    if count < 0:
-                        raise TransportTimeout.expired(timeout, view[:got])
-                    if count == 0:
-                        raise IncompleteRead.at_eof(view[:got])
-                    got += count
+                self._io.recv_exactly_into(view, nbytes, timeout)
             except OSError as exc:
                 raise self._failure(exc, "recv_exactly_into", reset_on_error) from None
             if self._tracing:
@@ -764,25 +821,9 @@ class TCPInterface:
         io = self._io
         if self._comm is None:
             return 0
-        started = time.monotonic()
         count, head = 0, b""
         try:
-            count, head = io.drain(PREVIEW, timeout)
-            while quiet:
-                wait = quiet
-                if timeout is not None:
-                    wait = min(quiet, started + timeout - time.monotonic())
-                    if wait <= 0:
-                        break
-                try:
-                    chunk = io.recv(CHUNK_SIZE, wait)
-                except TransportTimeout:
-                    break  # silent for `wait`: quiet, or out of time
-                if not chunk:
-                    break
-                if len(head) < PREVIEW:
-                    head += chunk[: PREVIEW - len(head)]
-                count += len(chunk)
+            count, head = io.clear(PREVIEW, quiet, timeout)
         except OSError as exc:
             error = self._failure(exc, "clear", False)
             # A connection found dead holds nothing stale: the next send
@@ -841,28 +882,88 @@ class TCPInterface:
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
-        check_message(msg)
+        if type(msg) is not bytes:
+            check_message(msg)
         if terminator is None:
             terminator = self.read_terminator
-        terms = check_terminators(terminator)
-        self._deadline_arg(timeout)  # checked now; recv_until reads it again
-        if not isinstance(clear, bool):
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        if clear is not True and clear is not False:
             raise TypeError(f"clear must be True or False, not {clear!r}")
         command = b"".join((msg, self.write_terminator))
+        if self._exchanges and not (self.query_delay or self.send_interval):
+            # The fast path: one exchange in the transport (drop stale input,
+            # send, frame the reply). It sends nothing, and says why, when
+            # the policy below is needed first.
+            with self._lock:  # a query on the policy's path finishes first
+                io = self._io
+                try:
+                    reply = io.exchange(
+                        command,
+                        terminator,
+                        self._timeout if timeout is None else timeout,
+                        DEFAULT_MAX_SIZE,
+                        clear,
+                        self.idle_check,
+                    )
+                except OSError as exc:
+                    if io.owed:  # it was sent: the reply is the one that failed
+                        raise self._failure(exc, "query", False) from None
+                    return self._query_checked(command, terminator, timeout, clear, exc)
+                if type(reply) is bytes:
+                    return reply
+        return self._query_checked(command, terminator, timeout, clear, None)
+
+    def _query_checked(
+        self,
+        command: bytes,
+        terminator: Terminator,
+        timeout: float | None,
+        clear: bool,
+        failed: OSError | None,
+    ) -> bytes:
+        """query() with the policy: settle an owed reply, pace, reconnect.
+
+        ``failed``: the fast path's send failed (nothing owed); it is reset
+        and sent once more, as send() does.
+        """
+        terms = check_terminators(terminator)
         with self._lock:
-            if self._owed:
-                self._settle(terminator)
-            elif clear:
-                self.clear()
+            # Sends from other threads wait for this query (on the lock).
+            self._querying = True
             try:
+                return self._query_locked(
+                    command, terminator, timeout, clear, failed, terms
+                )
+            finally:
+                self._querying = False
+
+    def _query_locked(
+        self,
+        command: bytes,
+        terminator: Terminator,
+        timeout: float | None,
+        clear: bool,
+        failed: OSError | None,
+        terms: tuple[bytes, ...],
+    ) -> bytes:
+        """_query_checked() with the lock held."""
+        if failed is None and self._io.owed:
+            self._settle(terminator)
+        elif failed is None and clear:
+            TCPInterface.clear(self)
+        try:
+            if failed is None:
                 self.send(command)
-                if self.query_delay:
-                    time.sleep(self.query_delay)
-                reply = self.recv_until(terminator, timeout=timeout)
-            except BaseException:
-                # Whatever went wrong, this command's reply may still come.
-                self._owed = True
-                raise
+            else:
+                self._send_failed(command, failed)
+            if self.query_delay:
+                time.sleep(self.query_delay)
+            reply = TCPInterface.recv_until(self, terminator, timeout)
+        except BaseException:
+            # Whatever went wrong, this command's reply may still come.
+            self._io.owed = True
+            raise
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]
 
@@ -891,6 +992,6 @@ class TCPInterface:
                 self._label,
                 discarded,
             )
-            self._owed = False
+            io.owed = False
             return
         self._replace("the reply to an earlier query did not come in time")

@@ -1,12 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False, embedsignature=True, embedsignature.format=clinic
 """Compiled transport: buffered, deadline-driven I/O over POSIX sockets.
 
-Same contract as ``socs_tcp._transport_py`` (read that module for the
-semantics). Here every blocking syscall runs with the GIL released, sends and
-receives use ``MSG_DONTWAIT`` so the socket's own timeout mode does not
-matter, and the receive buffer is plain C memory. Python's signal handlers
-run only where this module calls them, after EINTR, so bytes a kernel read
-returned are always in the buffer before a handler can raise.
+Same contract as ``socs_tcp._transport_py`` (see ``socs_tcp._contract`` for
+the semantics). Here every blocking syscall runs with the GIL released and
+the receive buffer is plain C memory. The descriptor is read from the socket
+object's C struct on every call (never kept), and is in blocking mode: the
+first read of a call is one blocking ``recv`` that the kernel bounds
+(``SO_RCVTIMEO`` = the call's timeout, set only when it changes); later reads
+of the same call, and any read of a descriptor legacy code made
+non-blocking, wait with ``poll`` for what is left of the deadline. Sends use
+``MSG_DONTWAIT``. Python's signal handlers run only where this module calls
+them, after EINTR, so bytes a kernel read returned are always in the buffer
+before a handler can raise.
 """
 
 cimport cython
@@ -18,17 +23,38 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
+from cpython.pythread cimport (
+    NOWAIT_LOCK,
+    PY_LOCK_ACQUIRED,
+    PY_LOCK_INTR,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
 from libc.errno cimport EAGAIN, EINTR, errno
-from libc.math cimport INFINITY, ceil
+from libc.math cimport INFINITY, ceil, floor
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memmove
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from posix.fcntl cimport F_GETFL, F_SETFL, O_NONBLOCK, fcntl
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec, timeval
 
 from includes.memmem cimport memmem
-from includes.poll cimport POLLIN, POLLOUT, poll, pollfd
-from includes.socket cimport MSG_DONTWAIT, MSG_NOSIGNAL, recv, send
+from includes.poll cimport POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, poll, pollfd
+from includes.pysocket cimport sock_fd
+from includes.socket cimport (
+    MSG_DONTWAIT,
+    MSG_NOSIGNAL,
+    SO_RCVTIMEO,
+    SOL_SOCKET,
+    recv,
+    send,
+    setsockopt,
+)
 
 
 cdef extern from "Python.h":
@@ -38,11 +64,14 @@ cdef extern from "Python.h":
     char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
     int _resize_bytes "_PyBytes_Resize"(PyObject **, Py_ssize_t) except -1
     void _decref "Py_DECREF"(PyObject *)
+    # Waits for a lock without the GIL; PY_LOCK_INTR when a signal arrives.
+    int PyThread_acquire_lock_timed(PyThread_type_lock, long long, int) nogil
 
-import threading
+import socket as _socket_module
 
 from socs_tcp._checks import check_terminators, is_immutable
-from socs_tcp._limits import CHUNK_SIZE, MAX_READ
+from socs_tcp._limits import CHUNK_SIZE, MAX_READ, PREVIEW
+from socs_tcp._trace import CACHE as _TRACE_CACHE
 from socs_tcp.errors import (
     ConnectionLost,
     FrameTooLong,
@@ -52,24 +81,30 @@ from socs_tcp.errors import (
     second_receiver,
 )
 
-__all__ = ["CHUNK_SIZE", "Transport"]
+__all__ = ["CHUNK_SIZE", "Frames", "Transport"]
 
 cdef Py_ssize_t _CHUNK = CHUNK_SIZE
 cdef Py_ssize_t _MAX_READ = MAX_READ
+cdef Py_ssize_t _PREVIEW = PREVIEW
 # An emptied buffer larger than this is freed, so one big frame does not
 # pin its memory for the life of the connection.
 cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
 
 cdef object _UNSET = object()  # no terminator remembered yet
+cdef object _DEBUG = 10  # logging.DEBUG, the key of the trace's cached answer
 
-# What _io returns instead of a count when the deadline passed first.
+# What the reads return instead of a count when the deadline passed first.
 cdef enum:
     EXPIRED = -1
 
-# Which syscall _io makes.
-cdef enum Op:
-    SEND
-    RECV
+# Why sendall/exchange did not send (see the contract's Status).
+cdef enum:
+    SENT = 0
+    BROKEN = 1
+    IDLE = 2
+    TRACE = 3
+    OWED = 4
+    STALE = 5
 
 # Which receive _receive runs.
 cdef enum Receive:
@@ -77,7 +112,9 @@ cdef enum Receive:
     RECV_UNTIL
     RECV_EXACTLY
     RECV_INTO
-    DRAIN
+    RECV_EXACTLY_INTO
+    CLEAR
+    EXCHANGE
 
 
 cdef inline double _now() noexcept nogil:
@@ -111,25 +148,33 @@ cdef inline int _remaining_ms(double deadline) noexcept nogil:
 
 @cython.final
 cdef class Transport:
-    """Buffered I/O with deadlines over one connected socket.
+    """Buffered I/O with deadlines over one connected socket (see the contract).
 
     Parameters
     ----------
     sock : socket.socket
-        The connected socket; its descriptor is looked up on every call.
+        The connected socket; its descriptor is read on every call.
     """
 
     #: Which transport this is, for reprs and reports.
     backend = "cython"
 
     cdef object _sock
-    cdef object _send_lock
+    cdef PyThread_type_lock _send_lock
     cdef char *_buf
     cdef Py_ssize_t _start, _end, _cap
-    cdef bint _awaiting_reply
     cdef bint _receiving
     cdef bint _closed
     cdef bint _broken
+    cdef double _last_send
+    # The SO_RCVTIMEO last set, in seconds (INFINITY: none; -1: unknown).
+    cdef double _rcvtimeo
+    # Discarded by an exchange that then left it to the front; clear() reports it.
+    cdef Py_ssize_t _stale
+    cdef bytes _stale_head
+    cdef object _trace_cache
+    #: True while a reply is owed: a query sent and did not get its reply.
+    cdef public bint owed
     # The last immutable terminator object recv_until was given, checked.
     cdef object _terms_key
     cdef tuple _terms
@@ -137,14 +182,38 @@ cdef class Transport:
     def __cinit__(self):
         self._buf = NULL
         self._start = self._end = self._cap = 0
+        self._send_lock = PyThread_allocate_lock()
+        if self._send_lock == NULL:
+            raise MemoryError()
 
     def __init__(self, sock):
+        cdef int fd, flags
+        if not isinstance(sock, _socket_module.socket):
+            raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
+        fd = sock.fileno()
+        if sock_fd(sock) != fd:
+            raise RuntimeError(
+                "this Python's socket object has an unexpected layout; "
+                "set SOCS_TCP_BACKEND=python"
+            )
         self._sock = sock
-        self._send_lock = threading.Lock()
         self._terms_key = _UNSET
+        self._last_send = -INFINITY
+        self._rcvtimeo = -1.0
+        self._stale_head = b""
+        self._trace_cache = _TRACE_CACHE
+        # Blocking mode, so a read can wait in the kernel. Python's own calls
+        # on a socket in timeout mode poll first, so they work the same; a
+        # socket made non-blocking on purpose (timeout 0) is left alone.
+        if fd >= 0 and sock.gettimeout() != 0.0:
+            flags = fcntl(fd, F_GETFL)
+            if flags >= 0 and flags & O_NONBLOCK:
+                fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
 
     def __dealloc__(self):
         free(self._buf)
+        if self._send_lock != NULL:
+            PyThread_free_lock(self._send_lock)
 
     @property
     def pending(self):
@@ -155,6 +224,11 @@ cdef class Transport:
     def broken(self):
         """True once a read met end of stream or a kernel error ended the connection."""
         return self._broken
+
+    @property
+    def last_send(self):
+        """Monotonic time the last send completed; -inf before the first."""
+        return self._last_send
 
     def close(self):
         """Refuse every call from now on; a call in progress raises NotConnected."""
@@ -205,10 +279,11 @@ cdef class Transport:
 
     # -- the kernel ------------------------------------------------------
     #
-    # All errno handling is here: _wait for poll(), _io for send()/recv().
+    # All errno handling is here: _wait for poll(), _read and _write for
+    # recv() and send().
 
-    cdef int _fileno(self) except -1:
-        cdef int fd = self._sock.fileno()
+    cdef inline int _fd(self) except -1:
+        cdef int fd = sock_fd(self._sock)
         if fd < 0 or self._closed:
             raise NotConnected.closed()
         return fd
@@ -219,7 +294,7 @@ cdef class Transport:
         A failed receive's exception carries the buffered bytes (a frame's
         start), as the pure-Python transport's does.
         """
-        self._fileno()  # closed during the call: that, not its symptom
+        self._fd()  # closed during the call: that, not its symptom
         if err == EINTR:
             PyErr_CheckSignals()  # a handler's exception propagates from here
             return 0
@@ -232,70 +307,109 @@ cdef class Transport:
         cdef int rc, err, ms
         p.events = events
         while True:
-            p.fd = self._fileno()
+            p.fd = self._fd()
             ms = _remaining_ms(deadline)
             with nogil:
                 rc = poll(&p, 1, ms)
                 err = errno
+            self._fd()  # closed while waiting?
             if rc > 0:
-                self._fileno()  # closed while waiting?
                 return 1
             if rc == 0:
-                self._fileno()
                 if _now() >= deadline:
                     return 0
             else:
                 self._failed(err, events == POLLIN)
 
-    cdef Py_ssize_t _io(self, Op op, char *p, Py_ssize_t n, double deadline, bint wait) except -2:
-        """One send() or recv() of at most ``n`` bytes; the count (recv: 0 at EOF).
+    cdef int _arm(self, timeout) except -1:
+        """Make the kernel bound a blocking read by ``timeout``; 1 if it can.
 
-        Retries after EINTR; after EAGAIN, waits for readiness if ``wait``,
-        else returns EXPIRED at once. EXPIRED also when the deadline passes.
+        0 for a zero timeout (a read must not wait at all). SO_RCVTIMEO is
+        set only when the value changes.
+        """
+        cdef double limit
+        cdef timeval tv
+        cdef int fd
+        if timeout is None:
+            limit = INFINITY
+        else:
+            limit = <double>timeout
+            if limit <= 0.0:
+                return 0
+        if limit == self._rcvtimeo:
+            return 1
+        if limit == INFINITY:
+            tv.tv_sec = 0
+            tv.tv_usec = 0
+        else:
+            tv.tv_sec = <long>floor(limit)
+            tv.tv_usec = <long>ceil((limit - floor(limit)) * 1e6)
+            if tv.tv_usec >= 1000000:
+                tv.tv_sec += 1
+                tv.tv_usec = 0
+            if tv.tv_sec == 0 and tv.tv_usec == 0:
+                tv.tv_usec = 1  # 0 would mean forever
+        fd = self._fd()
+        if setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0:
+            return 0  # not settable here: poll instead
+        self._rcvtimeo = limit
+        return 1
+
+    cdef Py_ssize_t _read(self, char *dest, Py_ssize_t n, double deadline, bint block) except -2:
+        """One recv() of at most ``n`` bytes; the count (0 at EOF), or EXPIRED.
+
+        ``block``: the call's first read, a blocking recv the kernel bounds
+        (see ``_arm``). Otherwise, or when it comes back early (EINTR, or a
+        non-blocking descriptor), poll for what is left of the deadline.
         """
         cdef int fd, err
+        cdef int flags = 0 if block else MSG_DONTWAIT
         cdef Py_ssize_t got
-        cdef short events = POLLOUT if op == SEND else POLLIN
         while True:
-            fd = self._fileno()
+            fd = self._fd()
             with nogil:
-                if op == SEND:
-                    got = send(fd, p, <size_t>n, MSG_NOSIGNAL | MSG_DONTWAIT)
-                else:
-                    got = recv(fd, p, <size_t>n, MSG_DONTWAIT)
+                got = recv(fd, dest, <size_t>n, flags)
                 err = errno
             if got >= 0:
-                self._fileno()  # closed during the call: its bytes go with it
-                if got == 0 and op == RECV:
+                self._fd()  # closed during the call: its bytes go with it
+                if got == 0:
                     self._broken = True  # end of stream (n is never 0)
                 return got
             # EWOULDBLOCK equals EAGAIN on Linux and the BSDs; testing both
             # makes the C compiler reject a duplicate case.
             if err != EAGAIN:
-                self._failed(err, op == RECV)
-            elif not wait or not self._wait(events, deadline):
+                self._failed(err, True)
+            else:
+                self._fd()
+            flags = MSG_DONTWAIT
+            if _now() >= deadline or not self._wait(POLLIN, deadline):
                 return EXPIRED
 
-    cdef Py_ssize_t _read(self, char *dest, Py_ssize_t n, double deadline) except -2:
-        """One recv() once data is there; EXPIRED if the deadline passes first.
-
-        Right after a send, waits first: the reply cannot be there yet, and
-        this saves the failed read.
-        """
-        if self._awaiting_reply:
-            self._awaiting_reply = False
-            if not self._wait(POLLIN, deadline):
+    cdef Py_ssize_t _write(self, const char *p, Py_ssize_t n, double deadline) except -2:
+        """One send() of at most ``n`` bytes once there is room; EXPIRED if late."""
+        cdef int fd, err
+        cdef Py_ssize_t sent
+        while True:
+            fd = self._fd()
+            with nogil:
+                sent = send(fd, p, <size_t>n, MSG_NOSIGNAL | MSG_DONTWAIT)
+                err = errno
+            if sent >= 0:
+                self._fd()
+                return sent
+            if err != EAGAIN:
+                self._failed(err, False)
+            elif not self._wait(POLLOUT, deadline):
                 return EXPIRED
-        return self._io(RECV, dest, n, deadline, True)
 
-    cdef int _fill(self, double deadline, Py_ssize_t size) except -1:
+    cdef int _fill(self, double deadline, Py_ssize_t size, bint block) except -1:
         """Append one kernel read of at most ``size`` bytes to the buffer.
 
         0 when the deadline passed first; IncompleteRead at EOF.
         """
         cdef Py_ssize_t got
         self._reserve(size)
-        got = self._read(self._buf + self._end, size, deadline)
+        got = self._read(self._buf + self._end, size, deadline, block)
         if got == EXPIRED:
             return 0
         if got == 0:
@@ -305,22 +419,70 @@ cdef class Transport:
 
     # -- sending ---------------------------------------------------------
 
-    def sendall(self, data, timeout):
-        """Send every byte of ``data`` before ``timeout`` seconds pass."""
-        cdef Py_buffer view
-        cdef Py_ssize_t done = 0, sent
+    cdef int _lock(self) except -1:
+        """Take the send lock; wait without the GIL, signal handlers run."""
+        cdef int got
+        if PyThread_acquire_lock(self._send_lock, NOWAIT_LOCK):
+            return 0
+        while True:
+            with nogil:
+                got = PyThread_acquire_lock_timed(self._send_lock, -1, 1)
+            if got == PY_LOCK_ACQUIRED:
+                return 0
+            if got == PY_LOCK_INTR:
+                PyErr_CheckSignals()
+
+    cdef int _check(self, idle_check) except -1:
+        """Why not to send now (a status), or SENT: see the contract."""
+        cdef object cached
+        cdef PyObject *hit
+        cdef pollfd p
+        cdef int rc
+        if idle_check is None:
+            return SENT
+        if self._broken:
+            return BROKEN
+        cached = self._trace_cache
+        if cached is not None:
+            hit = PyDict_GetItem(cached, _DEBUG)
+            if hit == NULL or <object>hit is not False:
+                return TRACE
+        if _now() - self._last_send >= <double>idle_check:
+            # Zero-wait: has the peer closed or reset the idle connection?
+            p.fd = self._fd()
+            p.events = POLLIN | POLLRDHUP
+            rc = poll(&p, 1, 0)
+            if rc > 0 and p.revents & (POLLERR | POLLHUP | POLLRDHUP):
+                return IDLE
+        return SENT
+
+    cdef int _send_all(self, const char *p, Py_ssize_t n, timeout) except -1:
         cdef double deadline = _deadline(timeout)
+        cdef Py_ssize_t done = 0, sent
+        while done < n:
+            sent = self._write(p + done, n - done, deadline)
+            if sent == EXPIRED:
+                raise TransportTimeout.unsent(timeout, done, n)
+            done += sent
+        self._last_send = _now()
+        return 0
+
+    def sendall(self, data, timeout, idle_check=None):
+        """Send every byte of ``data``; or a status saying why not (see the contract)."""
+        cdef Py_buffer view
+        cdef int status
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            with self._send_lock:
-                while done < view.len:
-                    sent = self._io(SEND, <char *>view.buf + done, view.len - done, deadline, True)
-                    if sent == EXPIRED:
-                        raise TransportTimeout.unsent(timeout, done, view.len)
-                    done += sent
+            self._lock()
+            try:
+                status = self._check(idle_check)
+                if status == SENT:
+                    self._send_all(<const char *>view.buf, view.len, timeout)
+            finally:
+                PyThread_release_lock(self._send_lock)
         finally:
             PyBuffer_Release(&view)
-        self._awaiting_reply = True
+        return status
 
     # -- receiving -------------------------------------------------------
     #
@@ -329,7 +491,8 @@ cdef class Transport:
     # reallocate the buffer under a recv() running without the GIL.
 
     cdef object _receive(
-        self, Receive what, Py_ssize_t n, timeout, tuple terms=None, buffer=None
+        self, Receive what, Py_ssize_t n, timeout, tuple terms=None, buffer=None,
+        double quiet=0.0,
     ):
         """Run one receive while holding the buffer; refuse a second receiver."""
         if self._receiving:
@@ -344,7 +507,9 @@ cdef class Transport:
                 return self._recv_exactly(n, timeout)
             if what == RECV_INTO:
                 return self._recv_into(buffer, n, timeout)
-            return self._drain(n, timeout)
+            if what == RECV_EXACTLY_INTO:
+                return self._recv_exactly_into(buffer, n, timeout)
+            return self._clear(n, quiet, timeout)
         finally:
             self._receiving = False
 
@@ -352,25 +517,41 @@ cdef class Transport:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read."""
         return self._receive(RECV_SOME, bufsize, timeout)
 
-    def recv_until(self, terminator, timeout, Py_ssize_t max_size):
-        """Return the next frame, up to and including its terminator."""
+    cdef tuple _terminators(self, terminator):
+        """``terminator`` checked; the last immutable one is remembered."""
         cdef tuple terms
-        cdef Py_ssize_t end
         if terminator is self._terms_key:
-            terms = self._terms
-        else:
-            terms = check_terminators(terminator)
-            if is_immutable(terminator):
-                self._terms_key = terminator
-                self._terms = terms
-        # A whole frame already buffered is returned at once. Nothing here
-        # releases the GIL, so it needs no claim, only no receive in progress
-        # (one could be filling the buffer without the GIL).
+            return self._terms
+        terms = check_terminators(terminator)
+        if is_immutable(terminator):
+            self._terms_key = terminator
+            self._terms = terms
+        return terms
+
+    cdef object _buffered_frame(self, tuple terms, Py_ssize_t max_size):
+        """A whole frame already buffered, taken; else None.
+
+        Nothing here releases the GIL, so it needs no claim, only no receive
+        in progress (one could be filling the buffer without the GIL).
+        """
+        cdef Py_ssize_t end
         if not self._receiving and self._end > self._start:
             end = self._frame_end(terms, 0)
             if 0 < end <= max_size:
                 return self._take(end)
+        return None
+
+    def recv_until(self, terminator, timeout, Py_ssize_t max_size):
+        """Return the next frame, up to and including its terminator."""
+        cdef tuple terms = self._terminators(terminator)
+        frame = self._buffered_frame(terms, max_size)
+        if frame is not None:
+            return frame
         return self._receive(RECV_UNTIL, max_size, timeout, terms)
+
+    def frames(self, terminator, timeout, Py_ssize_t max_size, on_error=None):
+        """An iterator of frames, as recv_until returns them, to end of stream."""
+        return Frames(self, self._terminators(terminator), timeout, max_size, on_error)
 
     def recv_exactly(self, Py_ssize_t n, timeout):
         """Return exactly ``n`` bytes."""
@@ -380,21 +561,61 @@ cdef class Transport:
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count."""
         return self._receive(RECV_INTO, nbytes, timeout, None, buffer)
 
-    def drain(self, Py_ssize_t preview, timeout):
-        """Discard the buffer and what the kernel holds now; (count, head)."""
-        return self._receive(DRAIN, preview, timeout)
+    def recv_exactly_into(self, buffer, Py_ssize_t nbytes, timeout):
+        """Fill the first ``nbytes`` bytes of ``buffer``; return ``nbytes``."""
+        return self._receive(RECV_EXACTLY_INTO, nbytes, timeout, None, buffer)
+
+    def clear(self, Py_ssize_t preview, double quiet, timeout):
+        """Discard the buffer and the input; (count, first ``preview`` bytes)."""
+        return self._receive(CLEAR, preview, timeout, None, None, quiet)
+
+    def exchange(self, data, terminator, timeout, Py_ssize_t max_size, bint clear, idle_check):
+        """Drop stale input, send ``data``, return the reply frame (see the contract)."""
+        cdef tuple terms = self._terminators(terminator)
+        cdef Py_buffer view
+        cdef int status
+        cdef bytes frame
+        if self.owed:
+            return OWED
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            self._lock()  # another exchange finishes first
+            if self._receiving:
+                PyThread_release_lock(self._send_lock)
+                raise second_receiver()
+            self._receiving = True
+            try:
+                status = self._check(idle_check)
+                if status != SENT:
+                    return status
+                if clear:
+                    self._stale, self._stale_head = self._clear(_PREVIEW, 0.0, timeout)
+                    if self._stale:
+                        return STALE  # the front logs it (its clear reports it)
+                self._send_all(<const char *>view.buf, view.len, timeout)
+                self.owed = True
+                frame = self._recv_until(terms, timeout, max_size)
+                self.owed = False
+            finally:
+                self._receiving = False
+                PyThread_release_lock(self._send_lock)
+        finally:
+            PyBuffer_Release(&view)
+        return _strip(frame, terms)
 
     cdef object _recv(self, Py_ssize_t bufsize, timeout):
         """Buffered bytes first, else one kernel read into a new bytes object."""
         cdef PyObject *raw
         cdef Py_ssize_t got
+        cdef bint block
         if self._end > self._start:
             return self._take(min(bufsize, self._end - self._start))
+        block = self._arm(timeout)
         # Read straight into the bytes object and trim it after: no copy, as
         # socket.recv does.
         raw = _new_bytes(NULL, bufsize)
         try:
-            got = self._read(_bytes_data(raw), bufsize, _deadline(timeout))
+            got = self._read(_bytes_data(raw), bufsize, _deadline(timeout), block)
         except BaseException:
             _decref(raw)
             raise
@@ -419,10 +640,46 @@ cdef class Transport:
                 memcpy(view.buf, self._buf + self._start, got)
                 self._consume(got)
                 return got
-            got = self._read(<char *>view.buf, nbytes, _deadline(timeout))
+            got = self._read(<char *>view.buf, nbytes, _deadline(timeout), self._arm(timeout))
             if got == EXPIRED:
                 raise TransportTimeout.expired(timeout)
             return got
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef object _recv_exactly_into(self, buffer, Py_ssize_t nbytes, timeout):
+        cdef Py_buffer view
+        cdef Py_ssize_t got = 0, count
+        cdef double deadline
+        cdef bint block
+        cdef char *dest
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        try:
+            if not 0 <= nbytes <= view.len:
+                raise ValueError(f"nbytes={nbytes} does not fit a {view.len}-byte buffer")
+            dest = <char *>view.buf
+            if self._end > self._start:
+                got = min(nbytes, self._end - self._start)
+                memcpy(dest, self._buf + self._start, got)
+                self._consume(got)
+            if got < nbytes:
+                deadline = _deadline(timeout)
+                block = self._arm(timeout)
+            while got < nbytes:
+                try:
+                    count = self._read(dest + got, min(nbytes - got, _MAX_READ), deadline, block)
+                except ConnectionLost as exc:
+                    exc.partial = PyBytes_FromStringAndSize(dest, got)
+                    raise
+                if count == EXPIRED:
+                    raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
+                if count == 0:
+                    raise IncompleteRead.at_eof(PyBytes_FromStringAndSize(dest, got))
+                got += count
+                block = False
+                if got < nbytes and _now() >= deadline:
+                    raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
+            return nbytes
         finally:
             PyBuffer_Release(&view)
 
@@ -456,7 +713,7 @@ cdef class Transport:
     cdef bytes _recv_until(self, tuple terminators, timeout, Py_ssize_t max_size):
         cdef Py_ssize_t scanned = 0, end
         cdef double deadline = INFINITY
-        cdef bint reading = False
+        cdef bint reading = False, block = False
         while True:
             end = self._frame_end(terminators, scanned)
             if end >= 0 or self._end - self._start >= max_size:
@@ -464,10 +721,13 @@ cdef class Transport:
             scanned = self._end - self._start
             if not reading:
                 deadline = _deadline(timeout)
+                block = self._arm(timeout)
                 reading = True
             elif _now() >= deadline:
                 raise TransportTimeout.expired(timeout, self._peek())
-            if not self._fill(deadline, _CHUNK):
+            else:
+                block = False
+            if not self._fill(deadline, _CHUNK, block):
                 raise TransportTimeout.expired(timeout, self._peek())
         if end < 0 or end > max_size:
             raise FrameTooLong.beyond(max_size, terminators, self._peek())
@@ -475,39 +735,120 @@ cdef class Transport:
 
     cdef bytes _recv_exactly(self, Py_ssize_t n, timeout):
         cdef double deadline = INFINITY
-        cdef bint reading = False
+        cdef bint reading = False, block = False
         cdef Py_ssize_t size
         while self._end - self._start < n:
             if not reading:
                 deadline = _deadline(timeout)
+                block = self._arm(timeout)
                 reading = True
             elif _now() >= deadline:
                 raise TransportTimeout.expired(timeout, self._peek())
+            else:
+                block = False
             size = min(max(_CHUNK, n - (self._end - self._start)), _MAX_READ)
-            if not self._fill(deadline, size):
+            if not self._fill(deadline, size, block):
                 raise TransportTimeout.expired(timeout, self._peek())
         return self._take(n)
 
-    cdef tuple _drain(self, Py_ssize_t preview, timeout):
-        cdef Py_ssize_t count = self._end - self._start, got
-        cdef bytes head = self._take(min(preview, count))
-        cdef double deadline = _deadline(timeout)
+    cdef int _drain(self, Py_ssize_t *count, Py_ssize_t preview, double deadline) except -1:
+        """Discard the buffer and what the kernel holds now, without waiting.
+
+        Adds to ``count``; returns how many of the kernel's bytes it read
+        into the free space at the buffer's end (the first ``preview`` of
+        them stay there for the caller to copy). Stops at EOF, when nothing
+        more is there, or at ``deadline`` while data keeps coming.
+        """
+        cdef Py_ssize_t got, kept = 0
+        count[0] += self._end - self._start
         self._consume(self._end - self._start)
         while True:
-            # Read into the free space and forget it: memory stays bounded.
-            self._reserve(_CHUNK)
-            got = self._io(RECV, self._buf + self._end, _CHUNK, 0.0, False)
+            self._reserve(_CHUNK + preview)
+            got = self._read(self._buf + self._end + kept, _CHUNK, 0.0, False)
             if got <= 0:  # nothing more there (EXPIRED), or EOF (0)
+                return kept
+            count[0] += got
+            if kept < preview:
+                kept += min(got, preview - kept)
+            if _now() >= deadline:
+                return kept
+
+    cdef tuple _clear(self, Py_ssize_t preview, double quiet, timeout):
+        cdef Py_ssize_t count = self._stale, kept, got
+        cdef double deadline = _deadline(timeout), until
+        cdef bytes head = self._stale_head
+        self._stale = 0
+        self._stale_head = b""
+        if len(head) < preview:
+            head += PyBytes_FromStringAndSize(
+                self._buf + self._start, min(preview - len(head), self._end - self._start)
+            )
+        kept = self._drain(&count, preview - len(head), deadline)
+        head += PyBytes_FromStringAndSize(self._buf + self._end, kept)
+        while quiet > 0.0 and not self._broken:
+            until = min(_now() + quiet, deadline)
+            if until <= _now() or not self._wait(POLLIN, until):
+                break  # silent for `quiet`, or out of time
+            self._reserve(_CHUNK)
+            got = self._read(self._buf + self._end, _CHUNK, 0.0, False)
+            if got <= 0:
                 break
             if len(head) < preview:
                 head += PyBytes_FromStringAndSize(
                     self._buf + self._end, min(got, preview - len(head))
                 )
             count += got
-            if _now() >= deadline:
-                break
-        self._awaiting_reply = False
         return count, head
+
+
+cdef bytes _strip(bytes frame, tuple terms):
+    """``frame`` without the terminator it ends in (terms: longest first)."""
+    cdef bytes term
+    if len(terms) == 1:
+        return frame[: len(frame) - len(<bytes>terms[0])]
+    for term in terms:
+        if frame.endswith(term):
+            return frame[: len(frame) - len(term)]
+    return frame
+
+
+@cython.final
+cdef class Frames:
+    """Iterator of frames over one transport; see ``Transport.frames``."""
+
+    cdef Transport _io
+    cdef tuple _terms
+    cdef object _timeout
+    cdef Py_ssize_t _max_size
+    cdef object _on_error
+
+    def __init__(self, Transport io, tuple terms, timeout, Py_ssize_t max_size, on_error):
+        self._io = io
+        self._terms = terms
+        self._timeout = timeout
+        self._max_size = max_size
+        self._on_error = on_error
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef Transport io = self._io
+        frame = io._buffered_frame(self._terms, self._max_size)
+        if frame is not None:
+            return frame
+        try:
+            return io._receive(RECV_UNTIL, self._max_size, self._timeout, self._terms)
+        except IncompleteRead as exc:
+            if not exc.partial:
+                raise StopIteration from None
+            if self._on_error is None:
+                raise
+            raise self._on_error(exc) from None
+        except OSError as exc:
+            if self._on_error is None:
+                raise
+            raise self._on_error(exc) from None
 
 
 # How this module was compiled: JSON that setup.py passes as a macro

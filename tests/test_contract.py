@@ -447,7 +447,7 @@ _CALLS = st.one_of(
         st.integers(1, 4000),
     ),
     st.tuples(st.just("recv_exactly"), st.integers(0, 5000)),
-    st.tuples(st.just("drain"), st.integers(0, 20)),
+    st.tuples(st.just("clear"), st.integers(0, 20)),
     st.tuples(st.just("eof")),
 )
 
@@ -466,7 +466,7 @@ def _apply(transport, call):
             return transport.recv_until(args[0], 0.0, args[1])
         if name == "recv_exactly":
             return transport.recv_exactly(args[0], 0.0)
-        return transport.drain(args[0], 0.0)
+        return transport.clear(args[0], 0.0, 0.0)
     except TransportError as exc:
         return (type(exc), str(exc), exc.partial)
 

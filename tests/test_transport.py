@@ -197,17 +197,17 @@ def test_buffered_bytes_come_first_in_order_for_every_receive(pair):
     assert transport.recv(100, BOUND) == b"five"
 
 
-def test_drain_returns_buffered_and_pending_without_waiting(pair):
+def test_clear_returns_buffered_and_pending_without_waiting(pair):
     transport, client, server = pair
     server.sendall(b"stale\nmore")
     wait_readable(client)
     assert transport.recv_until((b"\n",), BOUND, 100) == b"stale\n"
     server.sendall(b"-and-more")
-    time.sleep(0.05)  # let loopback deliver; drain must not wait for it
-    assert transport.drain(4, BOUND) == (13, b"more")
+    time.sleep(0.05)  # let loopback deliver; clear must not wait for it
+    assert transport.clear(4, 0.0, BOUND) == (13, b"more")
     assert transport.pending == 0
     start = time.monotonic()
-    assert transport.drain(4, BOUND) == (0, b"")
+    assert transport.clear(4, 0.0, BOUND) == (0, b"")
     assert time.monotonic() - start < 0.5
 
 
@@ -422,9 +422,9 @@ def test_a_waiting_receive_releases_the_gil(pair):
         lambda t: t.recv_into(memoryview(bytearray(4)), 4, 0.1),
         lambda t: t.recv_until((b"\n",), 0.1, 10),
         lambda t: t.recv_exactly(4, 0.1),
-        lambda t: t.drain(10, 0.1),
+        lambda t: t.clear(10, 0.0, 0.1),
     ],
-    ids=["recv", "recv_into", "recv_until", "recv_exactly", "drain"],
+    ids=["recv", "recv_into", "recv_until", "recv_exactly", "clear"],
 )
 def test_a_second_concurrent_receiver_is_refused(pair, second):
     # The buffer has one reader at a time: a second one could otherwise

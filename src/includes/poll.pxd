@@ -11,5 +11,8 @@ cdef extern from "<poll.h>" nogil:
     enum:
         POLLIN
         POLLOUT
+        POLLERR
+        POLLHUP
+        POLLRDHUP
 
     int poll(pollfd *fds, nfds_t nfds, int timeout)
