@@ -132,4 +132,3 @@ class Transport(Protocol):
         as for :meth:`fill`.
         """
         ...
-
