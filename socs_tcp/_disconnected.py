@@ -59,6 +59,19 @@ class Disconnected:
     def drain(self, preview: int, timeout: float | None) -> tuple[int, bytes]:
         _refuse()
 
+    def peek(self, offset: int, n: int) -> bytes:
+        """Nothing is buffered."""
+        return b""
+
+    def fill(self, n: int, timeout: float | None) -> int:
+        _refuse()
+
+    def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
+        _refuse()
+
+    def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
+        _refuse()
+
 
 #: The one instance every unconnected interface shares (it has no state).
 DISCONNECTED = Disconnected()

@@ -128,3 +128,10 @@ class ConnectionLog:
         else:
             self.unreported += 1
         self.reason = None
+
+    #: Replies that did not match a query's ``expect``, since construction.
+    mismatches: int = 0
+
+    def mismatch(self) -> None:
+        """A reply did not match what its query expected."""
+        self.mismatches += 1

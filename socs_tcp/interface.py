@@ -9,13 +9,15 @@ methods behave the same whichever one loaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, overload
 
 from socs_tcp import _backend, _trace
 from socs_tcp._checks import (
@@ -34,14 +36,35 @@ from socs_tcp._checks import (
 from socs_tcp._contract import Transport
 from socs_tcp._disconnected import DISCONNECTED
 from socs_tcp._health import ConnectionLog, closed_by_peer
-from socs_tcp._limits import CHUNK_SIZE, DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
+from socs_tcp._limits import (
+    CHUNK_SIZE,
+    DEFAULT_MAX_BLOCK,
+    DEFAULT_MAX_SIZE,
+    MAX_READ,
+    PREVIEW,
+)
+from socs_tcp._replies import (
+    Expect,
+    check_expect,
+    check_separator,
+    empty_array,
+    matches,
+    numpy_dtype,
+    parse_values,
+)
 from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
 from socs_tcp.errors import (
     IncompleteRead,
     NotConnected,
+    ProtocolError,
+    ReplyMismatch,
     TransportError,
     TransportTimeout,
+    block_too_long,
 )
+
+if TYPE_CHECKING:
+    import numpy
 
 logger = logging.getLogger("socs_tcp")
 
@@ -800,6 +823,7 @@ class TCPInterface:
         terminator: Terminator | None = None,
         timeout: float | None = None,
         clear: bool = True,
+        expect: Expect | None = None,
     ) -> bytes:
         """Send a command and return its reply, without the terminator.
 
@@ -828,6 +852,11 @@ class TCPInterface:
             First discard stale input (buffered, and already in the socket),
             such as unsolicited messages. This costs one non-blocking read.
             Defaults to True.
+        expect : re.Pattern of bytes, or bytes, optional
+            What the reply (terminator removed) must be: a compiled regex it
+            must match whole (``fullmatch``), or a prefix it must start
+            with. A reply that does not match raises :class:`ReplyMismatch`
+            and counts as lost sync: the next query resynchronises first.
 
         Returns
         -------
@@ -838,6 +867,9 @@ class TCPInterface:
         ------
         TypeError, ValueError
             A bad argument: nothing was sent.
+        ReplyMismatch
+            The reply does not match ``expect`` (a ``ConnectionError``;
+            ``.reply`` holds it).
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
@@ -848,6 +880,7 @@ class TCPInterface:
         self._deadline_arg(timeout)  # checked now; recv_until reads it again
         if not isinstance(clear, bool):
             raise TypeError(f"clear must be True or False, not {clear!r}")
+        check_expect(expect)
         command = b"".join((msg, self.write_terminator))
         with self._lock:
             if self._owed:
@@ -863,8 +896,11 @@ class TCPInterface:
                 # Whatever went wrong, this command's reply may still come.
                 self._owed = True
                 raise
-        # The frame ends in one of terms; they are sorted longest first.
-        return reply[: -len(next(t for t in terms if reply.endswith(t)))]
+            # The frame ends in one of terms; they are sorted longest first.
+            reply = reply[: -len(next(t for t in terms if reply.endswith(t)))]
+            if expect is not None and not matches(expect, reply):
+                raise self._mismatch(expect, reply)
+        return reply
 
     def _settle(self, terminator: Terminator) -> None:
         """Discard the reply a failed query left owed, or reconnect.
@@ -894,3 +930,499 @@ class TCPInterface:
             self._owed = False
             return
         self._replace("the reply to an earlier query did not come in time")
+
+    # -- instrument protocols --------------------------------------------
+    #
+    # IEEE 488.2 blocks, replies that end in silence, multi-step exchanges,
+    # replies that must match, and lists of numbers. The loops that must
+    # keep bytes buffered when they fail are the transport's (peek, fill,
+    # recv_quiet, recv_block_header); what is here is policy. Public names
+    # are never called through ``self``: subclasses may define them.
+
+    def _lost_sync(self, reason: str) -> None:
+        """The stream is out of step with the commands: the next query
+        resynchronises first (as after a query that timed out)."""
+        logger.debug("%s: out of sync: %s", self._label, reason)
+        self._owed = True
+
+    def _mismatch(self, expect: Expect, reply: bytes) -> TransportError:
+        """The error for a reply that does not match; counted, lost sync."""
+        self._health.mismatch()
+        self._lost_sync("a reply did not match what its query expected")
+        return self._failure(ReplyMismatch.of(expect, reply), "query", False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[TCPInterface]:
+        """Hold the interface for a sequence of calls from one thread.
+
+        ``with iface.transaction():`` takes the lock every :meth:`send` and
+        :meth:`query` takes, so no other thread's command gets between the
+        steps of a multi-step exchange (a command, an ACK, an ENQ, the
+        reply). Re-entrant: the calls inside, and nested transactions, take
+        it again freely. :meth:`close` from another thread does not wait for
+        it: a call in the transaction that is waiting then raises
+        :class:`~socs_tcp.NotConnected` at once.
+
+        Yields
+        ------
+        TCPInterface
+            This interface.
+        """
+        with self._lock:
+            yield self
+
+    @contextlib.contextmanager
+    def _exchange(
+        self, msg: ReadableBuffer, terminator: Terminator, clear: bool
+    ) -> Iterator[None]:
+        """Send ``msg`` as :meth:`query` does; the block reads the reply.
+
+        Under the lock, with query()'s protection from stale replies: a reply
+        a failed query left owed is settled first (else stale input is
+        cleared if asked), and a failure anywhere leaves the stream owed.
+        """
+        command = b"".join((msg, self.write_terminator))
+        with self._lock:
+            if self._owed:
+                self._settle(terminator)
+            elif clear:
+                TCPInterface.clear(self)
+            try:
+                self.send(command)
+                if self.query_delay:
+                    time.sleep(self.query_delay)
+                yield
+            except BaseException:
+                self._lost_sync("a query failed after sending")
+                raise
+
+    def recv_quiet(
+        self,
+        idle: float,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        reset_on_error: bool = False,
+    ) -> bytes:
+        """Receive everything until the device has been silent ``idle`` seconds.
+
+        For replies of unknown length with no terminator (a multi-line
+        listing): at least one byte, then whatever follows without a pause
+        of ``idle`` seconds.
+
+        Parameters
+        ----------
+        idle : float
+            Seconds of silence that end the reply (> 0).
+        timeout : float, optional
+            Seconds for the whole call, also when the device never pauses.
+            Defaults to the interface's ``timeout``.
+        max_size : int, optional
+            Most bytes accepted. Defaults to 1 MiB.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        bytes
+            What arrived, buffered bytes first.
+
+        Raises
+        ------
+        TransportTimeout
+            Nothing arrived within ``timeout``, or data kept coming with no
+            room left for ``idle`` seconds of silence; the bytes stay
+            buffered and ``.partial`` is a copy.
+        FrameTooLong
+            ``max_size`` bytes without a pause (they stay buffered).
+        IncompleteRead
+            The device closed the connection (the bytes stay buffered).
+        ConnectionError
+            Not connected, or the receive failed.
+        """
+        idle = _check_idle(idle)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        try:
+            data = self._io.recv_quiet(idle, timeout, max_size)
+        except OSError as exc:
+            raise self._failure(exc, "recv_quiet", reset_on_error) from None
+        if self._tracing:
+            _trace.record(self._label, "<", data)
+        return data
+
+    def query_quiet(
+        self,
+        msg: ReadableBuffer,
+        idle: float,
+        *,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        clear: bool = True,
+    ) -> bytes:
+        """Send a command; return its reply, which ends in ``idle`` s of silence.
+
+        As :meth:`query` (the lock, ``write_terminator``, ``query_delay``,
+        the protection from stale replies), with the reply read by
+        :meth:`recv_quiet`. For a prompt device (``:`` or ``> ``), prefer
+        ``query(msg, terminator=b"> ")``: it returns when the prompt comes,
+        with no wait.
+
+        Returns
+        -------
+        bytes
+            The reply, as it came.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad argument: nothing was sent.
+        ConnectionError
+            As :meth:`send` and :meth:`recv_quiet` raise.
+        """
+        check_message(msg)
+        idle = _check_idle(idle)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        with self._exchange(msg, self.read_terminator, _check_flag(clear, "clear")):
+            return TCPInterface.recv_quiet(self, idle, timeout, max_size)
+
+    def recv_block(
+        self,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        *,
+        trailing: bool = True,
+        terminator: Terminator | None = None,
+        reset_on_error: bool = False,
+    ) -> bytes:
+        """Receive an IEEE 488.2 block, ``#<n><length><data>``; return the data.
+
+        The data may hold any bytes, terminators and ``#`` included: a
+        definite block is read by its declared length. An indefinite block,
+        ``#0<data>``, ends at the read terminator (not returned). On a
+        timeout nothing is lost: the whole block, header included, stays
+        buffered, so a retry continues it.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds for the whole call (header, data and terminator).
+            Defaults to the interface's ``timeout``.
+        max_size : int, optional
+            Largest block accepted. Defaults to 256 MiB.
+        trailing : bool, optional
+            A definite block is followed by the read terminator, which is
+            consumed: the call waits for it. Defaults to True; pass False
+            for a device that sends nothing after a block.
+        terminator : bytes or tuple of bytes, optional
+            The read terminator. Defaults to ``read_terminator``.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        bytes
+            The block's data.
+
+        Raises
+        ------
+        ProtocolError
+            What came is not a block header: ``.partial`` holds the bytes
+            seen (still buffered), and the stream counts as out of sync.
+        FrameTooLong
+            The block declares more than ``max_size`` bytes.
+        TransportTimeout, IncompleteRead, ConnectionError
+            As for :meth:`recv_exactly`.
+        """
+        return self._block(
+            "recv_block", timeout, max_size, trailing, terminator, reset_on_error
+        )
+
+    def recv_block_into(
+        self,
+        buffer: WriteableBuffer,
+        timeout: float | None = None,
+        *,
+        trailing: bool = True,
+        terminator: Terminator | None = None,
+        reset_on_error: bool = False,
+    ) -> int:
+        """Receive an IEEE 488.2 block into a caller's buffer; return its size.
+
+        As :meth:`recv_block`, with the data received straight into
+        ``buffer`` (a ``bytearray``, ``memoryview`` or NumPy array): no copy
+        of a definite block's data beyond the bytes already buffered when it
+        starts. A block longer than ``buffer`` raises
+        :class:`~socs_tcp.FrameTooLong` before anything is consumed. Once
+        its data has started, a failure leaves what arrived in ``buffer``
+        (``.partial`` is a copy) and the stream out of sync.
+
+        Returns
+        -------
+        int
+            The data's size: ``buffer`` holds it from its start.
+        """
+        with check_buffer(buffer) as view:
+            return self._block(
+                "recv_block_into",
+                timeout,
+                len(view),
+                trailing,
+                terminator,
+                reset_on_error,
+                lambda length: view,
+            )
+
+    @overload
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: None = None,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> bytes: ...
+
+    @overload
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: Any,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> numpy.ndarray[Any, Any]: ...
+
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: Any = None,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> bytes | numpy.ndarray[Any, Any]:
+        """Send a command; return the IEEE 488.2 block that answers it.
+
+        As :meth:`query` (the lock, ``write_terminator``, ``query_delay``,
+        the protection from stale replies), with the reply read by
+        :meth:`recv_block`.
+
+        Parameters
+        ----------
+        msg : bytes
+            The command; ``write_terminator`` is appended.
+        dtype : numpy dtype, optional
+            Return a NumPy array of this dtype (any dtype string or object;
+            the byte order as given, e.g. ``">f4"``) over the data, which is
+            received straight into it. Needs NumPy. Defaults to None: the
+            data's bytes.
+        timeout, max_size, trailing
+            As for :meth:`recv_block`.
+        clear : bool, optional
+            As for :meth:`query`.
+
+        Returns
+        -------
+        bytes or numpy.ndarray
+            The block's data.
+
+        Raises
+        ------
+        ImportError
+            ``dtype`` was given and NumPy is not installed (nothing was sent).
+        ProtocolError
+            Not a block, or (with ``dtype``) not a whole number of items.
+        ConnectionError
+            As :meth:`send` and :meth:`recv_block` raise.
+        """
+        check_message(msg)
+        dt = None if dtype is None else numpy_dtype(dtype)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        _check_flag(trailing, "trailing")
+        terminator = self.read_terminator
+        with self._exchange(msg, terminator, _check_flag(clear, "clear")):
+            if dt is None:
+                return self._block(
+                    "query_block", timeout, max_size, trailing, terminator, False
+                )
+            arrays: list[numpy.ndarray[Any, Any]] = []
+
+            def array_of(length: int) -> memoryview:
+                if length % dt.itemsize:
+                    raise ProtocolError(
+                        f"a block of {length} bytes is not a whole number of "
+                        f"{dt} items ({dt.itemsize} bytes each)"
+                    )
+                arrays.append(empty_array(length // dt.itemsize, dt))
+                return arrays[0].data.cast("B")
+
+            count = self._block(
+                "query_block", timeout, max_size, trailing, terminator, False, array_of
+            )
+            return arrays[0][: count // dt.itemsize]
+
+    def _block(
+        self,
+        what: str,
+        timeout: float | None,
+        max_size: int | None,
+        trailing: bool,
+        terminator: Terminator | None,
+        reset_on_error: bool,
+        into: Callable[[int], memoryview] | None = None,
+    ) -> Any:
+        """Read one block: its data as bytes, or into ``into(length)``'s view.
+
+        One deadline for the header, the data and the terminator. Without
+        ``into``, nothing is consumed until the whole block (and its
+        terminator) is buffered. With it, the data goes straight into the
+        view once it is known to fit.
+        """
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        _check_flag(trailing, "trailing")
+        if terminator is None:
+            terminator = self.read_terminator
+        terms = check_terminators(terminator)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        io = self._io
+        started = False  # data consumed: a failure leaves the stream out of sync
+        try:
+            header, length = io.recv_block_header(timeout)
+            if length < 0:  # indefinite: up to the terminator
+                frame = io.recv_until(
+                    terms, _left(deadline), header + max_size + len(terms[0])
+                )
+                end = len(frame) - len(next(t for t in terms if frame.endswith(t)))
+                data = memoryview(frame)[header:end]
+                if into is None:
+                    return bytes(data)
+                started = True
+                into(len(data))[: len(data)] = data
+                return len(data)
+            if length > max_size:
+                limit = "max_size" if into is None else "the buffer"
+                raise block_too_long(length, max_size, limit, io.peek(0, header))
+            if into is None:
+                end = header + length
+                io.fill(end, _left(deadline))
+                skip = self._terminator_at(end, terms, deadline) if trailing else 0
+                io.recv_exactly(header, 0.0)
+                data_bytes = io.recv_exactly(length, 0.0)
+                io.recv_exactly(skip, 0.0)
+                if self._tracing:
+                    _trace.record(self._label, "<", data_bytes)
+                return data_bytes
+            view = into(length)
+            io.recv_exactly(header, 0.0)
+            started = True
+            if length:
+                TCPInterface.recv_exactly_into(self, view, length, _left(deadline))
+            if trailing:
+                io.recv_exactly(self._terminator_at(0, terms, deadline), 0.0)
+            return length
+        except OSError as exc:
+            if started or isinstance(exc, ProtocolError):
+                self._lost_sync(f"{what} failed: {exc}")
+            raise self._failure(exc, what, reset_on_error) from None
+
+    def _terminator_at(
+        self, offset: int, terms: tuple[bytes, ...], deadline: float | None
+    ) -> int:
+        """Size of the terminator buffered at ``offset``, waiting for it; or 0.
+
+        Waits only while the bytes there could still begin one of ``terms``
+        (longest first), so whatever the chunking, a terminator is never
+        left half-read, and other bytes are never waited past.
+        """
+        io = self._io
+        for term in terms:
+            head = io.peek(offset, len(term))
+            while len(head) < len(term) and term.startswith(head):
+                io.fill(offset + len(head) + 1, _left(deadline))
+                head = io.peek(offset, len(term))
+            if head == term:
+                return len(term)
+        return 0
+
+    def query_values(
+        self,
+        msg: ReadableBuffer,
+        *,
+        separator: bytes = b",",
+        converter: Callable[[str], Any] = float,
+        terminator: Terminator | None = None,
+        timeout: float | None = None,
+        clear: bool = True,
+        expect: Expect | None = None,
+    ) -> list[Any]:
+        """Send a command; return the values of its ASCII reply, as a list.
+
+        ``b"1.0,2.5E-3"`` gives ``[1.0, 0.0025]``: the reply is split at
+        ``separator``, each field stripped of blanks, decoded as ASCII and
+        passed to ``converter``. An empty reply gives ``[]``.
+
+        Parameters
+        ----------
+        msg : bytes
+            The command; ``write_terminator`` is appended.
+        separator : bytes, optional
+            What separates the values. Defaults to ``b","``.
+        converter : callable, optional
+            Makes a value of a field (a ``str``): ``float`` (the default),
+            ``int``, ``lambda s: int(s, 16)``, ``decimal.Decimal``...
+        terminator, timeout, clear, expect
+            As for :meth:`query`.
+
+        Returns
+        -------
+        list
+            The values, in order.
+
+        Raises
+        ------
+        ValueError
+            A field did not convert: the message names it, by position and
+            content.
+        ConnectionError
+            As :meth:`query` raises.
+        """
+        separator = check_separator(separator)
+        if not callable(converter):
+            raise TypeError(
+                f"converter must be callable, such as float, not {converter!r}"
+            )
+        reply = TCPInterface.query(
+            self,
+            msg,
+            terminator=terminator,
+            timeout=timeout,
+            clear=clear,
+            expect=expect,
+        )
+        return parse_values(reply, separator, converter)
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (None: no limit), never negative."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _check_idle(idle: Any) -> float:
+    value = check_seconds(idle, "idle")
+    if not value:
+        raise ValueError("idle must be > 0 seconds of silence, e.g. 0.1")
+    return value
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value

@@ -48,7 +48,10 @@ from socs_tcp.errors import (
     FrameTooLong,
     IncompleteRead,
     NotConnected,
+    ProtocolError,
     TransportTimeout,
+    no_pause,
+    not_quiet,
     second_receiver,
 )
 
@@ -509,6 +512,116 @@ cdef class Transport:
         self._awaiting_reply = False
         return count, head
 
+    # -- instrument protocols (see _contract: peek, fill, recv_quiet,
+    # -- recv_block_header) --------------------------------------------------
+    #
+    # Each claims the buffer as _receive does (fill and the reads release the
+    # GIL), and builds on _fill, _peek and _take only.
+
+    cdef int _claim(self) except -1:
+        if self._receiving:
+            raise second_receiver()
+        self._receiving = True
+        return 0
+
+    def peek(self, Py_ssize_t offset, Py_ssize_t n):
+        """A copy of buffered bytes ``offset`` to ``offset + n``; no I/O."""
+        cdef Py_ssize_t have = self._end - self._start
+        if offset < 0 or n < 0:
+            raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
+        if offset > have:
+            offset = have
+        if n > have - offset:
+            n = have - offset
+        return PyBytes_FromStringAndSize(self._buf + self._start + offset, n)
+
+    def fill(self, Py_ssize_t n, timeout):
+        """Read until at least ``n`` bytes are buffered; return how many are."""
+        cdef double deadline = INFINITY
+        cdef bint reading = False
+        cdef Py_ssize_t size
+        self._claim()
+        try:
+            while self._end - self._start < n:
+                if not reading:
+                    deadline = _deadline(timeout)
+                    reading = True
+                elif _now() >= deadline:
+                    raise TransportTimeout.expired(timeout, self._peek())
+                size = min(max(_CHUNK, n - (self._end - self._start)), _MAX_READ)
+                if not self._fill(deadline, size):
+                    raise TransportTimeout.expired(timeout, self._peek())
+            return self._end - self._start
+        finally:
+            self._receiving = False
+
+    def recv_quiet(self, double idle, timeout, Py_ssize_t max_size):
+        """Everything that arrives until ``idle`` seconds pass without a byte."""
+        cdef double deadline = _deadline(timeout)
+        cdef double now, quiet
+        self._claim()
+        try:
+            if self._end == self._start and not self._fill(deadline, _CHUNK):
+                raise TransportTimeout.expired(timeout)
+            while True:
+                if self._end - self._start >= max_size:
+                    raise no_pause(max_size, idle, self._peek())
+                now = _now()
+                if now >= deadline:
+                    raise not_quiet(timeout, idle, self._peek())
+                quiet = now + idle
+                if quiet >= deadline:
+                    # Silence until the deadline would still be too short.
+                    if not self._fill(deadline, _CHUNK):
+                        raise not_quiet(timeout, idle, self._peek())
+                elif not self._fill(quiet, _CHUNK):
+                    return self._take(self._end - self._start)
+        finally:
+            self._receiving = False
+
+    def recv_block_header(self, timeout):
+        """Wait for an IEEE 488.2 block header; ``(header size, data size)``."""
+        cdef double deadline = INFINITY
+        cdef bint reading = False
+        cdef Py_ssize_t header = 0
+        cdef long long length = 0
+        self._claim()
+        try:
+            while not self._block_header(&header, &length):
+                if not reading:
+                    deadline = _deadline(timeout)
+                    reading = True
+                elif _now() >= deadline:
+                    raise TransportTimeout.expired(timeout, self._peek())
+                if not self._fill(deadline, _CHUNK):
+                    raise TransportTimeout.expired(timeout, self._peek())
+            return header, length
+        finally:
+            self._receiving = False
+
+    cdef int _block_header(self, Py_ssize_t *header, long long *length) except -1:
+        """1 and the sizes once a whole block header is buffered (length -1
+        for ``#0``); 0 while it is incomplete; ProtocolError as soon as a
+        byte cannot belong to one."""
+        cdef const unsigned char *p = <const unsigned char *>(self._buf + self._start)
+        cdef Py_ssize_t have = self._end - self._start, size, i
+        cdef long long value = 0
+        if have == 0:
+            return 0
+        if p[0] != 35 or (have > 1 and not 48 <= p[1] <= 57):  # b"#", a digit
+            raise ProtocolError.block_header(self._peek())
+        if have < 2:
+            return 0
+        size = 2 + p[1] - 48
+        for i in range(2, min(have, size)):
+            if not 48 <= p[i] <= 57:
+                raise ProtocolError.block_header(self._peek())
+            value = value * 10 + (p[i] - 48)
+        if have < size:
+            return 0
+        header[0] = size
+        length[0] = value if size > 2 else -1
+        return 1
 
 # How this module was compiled: JSON that setup.py passes as a macro
 # (python -m socs_tcp info shows it).
