@@ -103,9 +103,7 @@ def query_all(dev, commands, Interface):
         return [iface.query(command) for command in commands]
 
 
-def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(
-    tmp_path, Interface
-):
+def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(tmp_path, Interface):
     path = write(
         tmp_path,
         """
@@ -137,9 +135,7 @@ def test_each_device_from_one_dialogue_counts_its_own_turns(tmp_path, Interface)
             assert query_all(dev, commands, Interface) == [b"1:0", b"1:1", b"0", b"1"]
 
 
-def test_duplicate_entries_are_kept_in_order_and_the_first_answers(
-    tmp_path, Interface
-):
+def test_duplicate_entries_are_kept_in_order_and_the_first_answers(tmp_path, Interface):
     path = write(
         tmp_path,
         """

@@ -390,7 +390,9 @@ class _Loader:
             raise self.fail(line, str(exc)) from None
         return key, _delayed(value, float(delay))
 
-    def reply_of(self, index: int, entry: dict[str, Any], start: int) -> tuple[Key, Value]:
+    def reply_of(
+        self, index: int, entry: dict[str, Any], start: int
+    ) -> tuple[Key, Value]:
         how = self.one_of(
             entry,
             _MATCH_KEYS,

@@ -1,1 +1,2 @@
-class Proxy: pass
+class Proxy:
+    pass

@@ -102,7 +102,9 @@ def _handler(key: object, value: object) -> Handler:
         handlers = []
         for item in value:
             if isinstance(item, (bytes, bytearray, Reply)):
-                handlers.append(_fixed(bytes(item) if isinstance(item, bytearray) else item))
+                handlers.append(
+                    _fixed(bytes(item) if isinstance(item, bytearray) else item)
+                )
             elif callable(item):
                 handlers.append(item)
             else:

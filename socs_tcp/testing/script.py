@@ -55,7 +55,9 @@ class Script:
         self, steps: Sequence[tuple[Key, Value]], unused: str = "error"
     ) -> None:
         if unused not in _UNUSED:
-            raise ValueError(f'script_unused must be "error" or "ignore", not {unused!r}')
+            raise ValueError(
+                f'script_unused must be "error" or "ignore", not {unused!r}'
+            )
         if isinstance(steps, (bytes, str)) or not isinstance(steps, Sequence):
             raise TypeError(
                 "script must be a list of (command, reply) pairs, e.g. "
@@ -112,9 +114,7 @@ class Script:
                 for n, (k, _) in enumerate(self._steps, 1)
                 if (k == command if isinstance(k, bytes) else k.fullmatch(command))
             ]
-            where = (
-                f"it is step {later[0]}" if later else "it is not in the script"
-            )
+            where = f"it is step {later[0]}" if later else "it is not in the script"
             raise ScriptError(
                 f"received {command!r}, expected {_show(key)} (step "
                 f"{self.position + 1} of {len(self._steps)}); {where}"
