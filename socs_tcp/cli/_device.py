@@ -92,7 +92,7 @@ class Reply:
         The reply, without its terminator; empty if the device closed the
         connection instead.
     cut : str or None
-        Why the read stopped before the device fell quiet.
+        Why the read stopped before the device fell quiet, as a clause.
     """
 
     data: bytes
@@ -293,17 +293,18 @@ def _until_quiet(iface: TCPInterface, timeout: float, limit: int) -> Reply:
     if not arrived(iface, timeout):
         raise TransportTimeout.expired(timeout)
     reply = b""
+    late = f"the device was not quiet for {QUIET:g} s within {timeout:g} s (--timeout)"
     while len(reply) < limit:
         more = iface.recv(limit - len(reply))
         if not more:
             return Reply(reply)
         reply += more
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return Reply(reply, f"still sending after {timeout:g} s (--timeout)")
-        if not arrived(iface, min(QUIET, left)):
-            return Reply(reply)
-    return Reply(reply, f"reached {limit} bytes (--max-size)")
+        wait = min(QUIET, deadline - time.monotonic())
+        if wait <= 0:
+            return Reply(reply, late)
+        if not arrived(iface, wait):
+            return Reply(reply, None if wait == QUIET else late)
+    return Reply(reply, f"it reached {limit} bytes (--max-size)")
 
 
 def arrived(iface: TCPInterface, wait: float) -> bool:

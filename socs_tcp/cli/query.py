@@ -82,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
         return _args.FAILED
     print(_device.render(reply.data, args.hex))
     if reply.cut:
-        print(f"note: the reply was cut: the device was {reply.cut}", file=sys.stderr)
+        print(f"note: the reply was cut short: {reply.cut}", file=sys.stderr)
     return _args.OK

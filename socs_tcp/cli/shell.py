@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -185,6 +186,7 @@ class Shell:
                 except KeyboardInterrupt:
                     if not self.interactive:
                         raise
+                    _drop_typed_line()
                     self.note("")  # a new line after ^C, then the prompt
         finally:
             logger.removeHandler(notes)
@@ -302,7 +304,7 @@ class Shell:
         else:
             self.say(f"{shown}    ({took:.1f} ms)")
         if reply.cut:
-            self.note(f"(cut short: the device was {reply.cut})")
+            self.note(f"(cut short: {reply.cut})")
 
     def show_unasked(self) -> None:
         """Show bytes that arrived while no command was waiting."""
@@ -415,20 +417,37 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return shell
 
 
-def _readline_history(path: str) -> Any:
-    """Load the history into ``readline``; return the module, or None."""
-    if not path or not sys.stdin.isatty():
+def _readline(path: str) -> Any:
+    """At a terminal, line editing from ``readline``, with the history at ``path``.
+
+    Returns the module, or None when stdin is not a terminal or Python has
+    no ``readline``.
+    """
+    if not sys.stdin.isatty():
         return None
     try:
         import readline
     except ImportError:  # pragma: no cover - Python built without readline
         return None
     readline.set_history_length(1000)
-    try:
-        readline.read_history_file(os.path.expanduser(path))
-    except OSError:
-        pass  # no history yet
+    if path:
+        try:
+            readline.read_history_file(os.path.expanduser(path))
+        except OSError:
+            pass  # no history yet
     return readline
+
+
+def _drop_typed_line() -> None:
+    """Drop what the terminal holds of a line not yet entered (after Ctrl-C).
+
+    ``readline`` drops its own line; without it the terminal keeps the
+    characters, and they would start the next line.
+    """
+    try:
+        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
+    except (OSError, ValueError, termios.error):
+        pass  # not a terminal after all
 
 
 def run(args: argparse.Namespace) -> int:
@@ -450,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
     if iface is None:
         return _args.FAILED
     shell = Shell(iface, _device.framing(args), args.timeout, args.hex)
-    readline = _readline_history(args.history)
+    readline = _readline(args.history)
     label = _args.format_address(host, port)
     try:
         return shell.cmdloop(
@@ -458,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         iface.close()
-        if readline is not None:
+        if readline is not None and args.history:
             try:
                 readline.write_history_file(os.path.expanduser(args.history))
             except OSError as exc:
