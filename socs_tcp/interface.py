@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
+import random
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, overload
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, TypeVar, overload
 
 from socs_tcp import _backend, _trace
 from socs_tcp._checks import (
+    check_backoff,
     check_buffer,
     check_bufsize,
     check_count,
@@ -35,7 +39,7 @@ from socs_tcp._checks import (
 )
 from socs_tcp._contract import Transport
 from socs_tcp._disconnected import DISCONNECTED
-from socs_tcp._health import ConnectionLog, closed_by_peer
+from socs_tcp._health import ConnectionLog, Health, closed_by_peer
 from socs_tcp._limits import (
     CHUNK_SIZE,
     DEFAULT_MAX_BLOCK,
@@ -70,6 +74,46 @@ logger = logging.getLogger("socs_tcp")
 
 __all__ = ["DEFAULT_MAX_SIZE", "TCPInterface"]
 
+_T = TypeVar("_T")
+
+
+class _state(Generic[_T]):
+    """A read-only property that an instance attribute of its name hides.
+
+    For the state names socs_tcp added (``connected``, ``pending``,
+    ``health``): a subclass that assigns ``self.connected = ...`` (as socs
+    agents keep such flags) gets a plain attribute of its own instead of an
+    error. The interface never reads these names through ``self``.
+    """
+
+    def __init__(self, fget: Callable[[Any], _T]) -> None:
+        self.fget = fget
+        self.__doc__ = fget.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _state[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T | _state[_T]:
+        if obj is None:
+            return self
+        return self.fget(obj)
+
+
+# Every interface, so that a forked child can drop what it inherited.
+_interfaces: weakref.WeakSet[TCPInterface] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for iface in list(_interfaces):
+        iface._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 class TCPInterface:
     """Interface class for connecting to devices using TCP.
@@ -84,6 +128,25 @@ class TCPInterface:
     before the next command goes out (see :meth:`send`), :meth:`query` never
     returns a reply that belongs to an earlier command, and commands can be
     paced (``send_interval``, ``query_delay``) instead of slept around.
+    :meth:`on_connect` replays a device's setup after every connection,
+    ``reconnect_backoff`` spaces attempts to reach a device that is down,
+    and :attr:`health` is a snapshot for an agent to publish.
+
+    Names socs_tcp added are free for subclasses: the interface's own
+    machinery (reconnection, recovery, :meth:`query`, ``with`` and garbage
+    collection) never calls :meth:`close`, :meth:`clear`, :meth:`reconnect`,
+    :meth:`recv_until` and the like through ``self``, so a driver may define
+    them with other meanings (``def close(self): self.comm.close()``,
+    ``def clear(self): self.send(b"*CLS\\n")``). It does call the names
+    socs.tcp had, in their roles: :meth:`send`, :meth:`recv`, ``_connect``
+    and ``_reset``. Assigning ``self.connected`` (or ``self.pending``,
+    ``self.health``) stores a plain attribute of that instance, which then
+    hides the property for that instance only (reading it gives back what
+    was stored); the interface itself never reads these names.
+
+    A process forked while an interface is in use leaves the child with a
+    fresh lock and no connection: the child's next command connects anew,
+    and the parent's connection is left alone.
 
     Parameters
     ----------
@@ -103,8 +166,10 @@ class TCPInterface:
         connection after ``count`` unanswered ones. Detects half-open
         connections (a device power-cycled mid-session) that otherwise hang
         for hours. Defaults to None (the system's setting, usually off).
-    query_delay, send_interval, reconnect_interval : float, optional
+    query_delay, send_interval, reconnect_interval, idle_check : float, optional
         Override the class attributes of the same names for this instance.
+    reconnect_backoff : tuple of float, optional
+        Overrides the class attribute of the same name for this instance.
 
     Attributes
     ----------
@@ -139,6 +204,15 @@ class TCPInterface:
         first checks, without waiting, that the device has not closed the
         connection meanwhile (one ``poll()``), and reconnects if it has.
         Defaults to 0.1; a tight request/reply loop never pays for it.
+    reconnect_backoff : tuple of float
+        ``(first, most)`` seconds: after a failed attempt to connect, the
+        next one waits ``first`` seconds, then twice as long after each
+        further failure, up to ``most``, less a random jitter of up to 20%
+        (so many agents restarted together do not dial in step). Within the
+        wait, a call that would reconnect raises
+        :class:`~socs_tcp.NotConnected` at once, saying when the next
+        attempt is allowed. ``reconnect_interval`` still applies as the
+        floor. Defaults to ``(0, 0)``: no backoff (socs's behaviour).
     """
 
     read_terminator: ClassVar[Terminator] = b"\n"
@@ -147,6 +221,14 @@ class TCPInterface:
     send_interval: float = 0.0
     reconnect_interval: float = 0.0
     idle_check: float = 0.1
+    reconnect_backoff: tuple[float, float] = (0.0, 0.0)
+
+    # Class-level values of the state the front manages, so that a subclass
+    # may assign ``comm`` (or ``timeout``...) before calling __init__.
+    _comm: socket.socket | None = None
+    _io: Transport = DISCONNECTED
+    _owed = False
+    _tracing = False
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -162,6 +244,8 @@ class TCPInterface:
         query_delay: float | None = None,
         send_interval: float | None = None,
         reconnect_interval: float | None = None,
+        idle_check: float | None = None,
+        reconnect_backoff: tuple[float, float] | None = None,
     ) -> None:
         if not isinstance(ip_address, str) or not ip_address:
             raise ValueError(
@@ -187,16 +271,27 @@ class TCPInterface:
             else reconnect_interval,
             "reconnect_interval",
         )
+        self.idle_check = check_seconds(
+            cls.idle_check if idle_check is None else idle_check, "idle_check"
+        )
+        self.reconnect_backoff = check_backoff(
+            cls.reconnect_backoff if reconnect_backoff is None else reconnect_backoff
+        )
         # Held by send() and for a whole query(): no command from another
         # thread gets between a query's command and its reply, or its pacing.
         self._lock = threading.RLock()
         self._health = ConnectionLog(self._label)
         self._last_send = -math.inf  # monotonic start of the last send
-        self._last_dial = -math.inf  # monotonic time of the last attempt to connect
+        self._next_dial = -math.inf  # monotonic time the next attempt is allowed
+        self._backoff = 0.0  # the backoff's current step, in seconds
+        self._in_on_connect = False
         self._owed = False  # a failed query's reply may still be on its way
         self._tracing = False
-        self._comm: socket.socket | None = None
-        self._io: Transport = DISCONNECTED
+        if self._comm is not None:  # a subclass set comm before __init__
+            self._close_connection()
+        self._comm = None
+        self._io = DISCONNECTED
+        _interfaces.add(self)
         self._dial()
 
     # -- settings --------------------------------------------------------
@@ -227,14 +322,43 @@ class TCPInterface:
             self._owed = False
             self._tracing = _trace.enabled()
 
-    @property
+    @_state
     def connected(self) -> bool:
         """True while there is an open connection that no call has seen end.
 
         Turns False as soon as any call meets the end of the stream or a
         reset; the next :meth:`send` or :meth:`query` then reconnects first.
+        A subclass may assign its own ``connected`` flag instead (see the
+        class's notes).
         """
         return self._ended() is None
+
+    @_state
+    def health(self) -> Health:
+        """A snapshot of the connection's health, for an agent to publish.
+
+        See :class:`~socs_tcp.Health`: the state and when it last changed,
+        consecutive failures, reconnections, timeouts, late replies
+        discarded, bytes each way and the last error. Taking one costs no
+        I/O beyond one ``getsockopt``.
+        """
+        return self._health.snapshot(
+            self._comm, self._ended() is not None, self._last_send
+        )
+
+    def on_connect(self) -> None:
+        """Set the device up on a new connection; does nothing unless overridden.
+
+        Called after every successful connection (the first one, made by
+        ``__init__``, and every reconnection), before any command goes out,
+        to replay what the device forgets with its connection: remote mode,
+        echo off, a handshake. It may use :meth:`send`, :meth:`recv` and
+        :meth:`query`; they never reconnect from within it. If it raises,
+        that connection is closed and the attempt counts as failed: the
+        constructor still returns (with ``comm`` None), and a call that
+        needed the connection raises :class:`~socs_tcp.NotConnected` whose
+        ``__cause__`` is the hook's error.
+        """
 
     def _ended(self) -> str | None:
         """Why the connection is known to be over, without a syscall; or None."""
@@ -256,23 +380,22 @@ class TCPInterface:
         """Open a connection to ``address``; log and return None on failure."""
         try:
             sock = socket.create_connection(address, timeout=self._timeout)
-        except socket.timeout:  # TimeoutError since 3.10, not before
+        except socket.timeout as exc:  # TimeoutError since 3.10, not before
             self._health.unreachable(
-                f"connection not established within {self._timeout} seconds"
+                f"connection not established within {self._timeout} seconds", exc
             )
             return None
         except (OSError, UnicodeError) as exc:
             # UnicodeError: a host name that cannot be encoded for lookup,
             # which is as unreachable as any other.
-            self._health.unreachable(f"unable to connect: {exc}")
+            self._health.unreachable(f"unable to connect: {exc}", exc)
             return None
         try:
             self._configure(sock)
         except OSError as exc:
             sock.close()
-            self._health.unreachable(f"unable to set socket options: {exc}")
+            self._health.unreachable(f"unable to set socket options: {exc}", exc)
             return None
-        self._health.connected()
         return sock
 
     def _configure(self, sock: socket.socket) -> None:
@@ -286,16 +409,52 @@ class TCPInterface:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
     def _dial(self) -> None:
-        """Connect (``comm`` is the result), unless ``reconnect_interval`` says wait."""
+        """Connect and run :meth:`on_connect` (``comm`` is the result).
+
+        Does nothing while ``reconnect_interval`` or ``reconnect_backoff``
+        says wait, or from within :meth:`on_connect`.
+        """
         now = time.monotonic()
-        if now - self._last_dial < self.reconnect_interval:
+        if now < self._next_dial or self._in_on_connect:
             return
-        self._last_dial = now
-        self.comm = self._connect((self.ip_address, self.port))
+        self._next_dial = now + self.reconnect_interval
+        told = self._health.failed_at
+        sock = self._connect((self.ip_address, self.port))
+        self.comm = sock
+        if sock is not None and self._set_up():
+            self._health.connected()
+            self._backoff = 0.0
+            return
+        if sock is None and self._health.failed_at == told:
+            # A _connect of a subclass's that did not say why.
+            self._health.unreachable("connection not established")
+        first, most = self.reconnect_backoff
+        if most:
+            self._backoff = min(most, 2 * self._backoff or first)
+            wait = self._backoff * random.uniform(0.8, 1.0)
+            self._next_dial = max(self._next_dial, time.monotonic() + wait)
+
+    def _set_up(self) -> bool:
+        """Run :meth:`on_connect` on the new connection; False if it raised.
+
+        A connection whose setup failed is closed: the attempt failed.
+        """
+        self._in_on_connect = True
+        try:
+            self.on_connect()
+        except BaseException as exc:
+            self._close_connection()
+            self._health.unreachable(f"on_connect() failed: {exc!r}", exc)
+            if not isinstance(exc, Exception):
+                raise
+            return False
+        finally:
+            self._in_on_connect = False
+        return self._comm is not None
 
     def _reset(self) -> None:
         """Close the connection, dropping buffered input, and reconnect."""
-        self.close()
+        self._close_connection()
         self._dial()
 
     def _replace(self, reason: str) -> None:
@@ -306,26 +465,47 @@ class TCPInterface:
             raise self._failure(self._refusal(), "connect", False)
 
     def _refusal(self) -> NotConnected:
-        """Why there is no connection now, as the error to raise."""
-        wait = self._last_dial + self.reconnect_interval - time.monotonic()
-        if wait > 0:
-            return NotConnected(
+        """Why there is no connection now, as the error to raise.
+
+        Its ``__cause__`` is what made the last attempt fail (the system's
+        error, or the exception :meth:`on_connect` raised).
+        """
+        wait = self._next_dial - time.monotonic()
+        if self._in_on_connect:
+            error = NotConnected("the connection ended during on_connect()")
+        elif wait > 0:
+            if self._backoff > self.reconnect_interval:
+                why = f"reconnect_backoff={self.reconnect_backoff!r}"
+            else:
+                why = f"reconnect_interval={self.reconnect_interval:g} s"
+            error = NotConnected(
                 f"not connected; the next attempt is allowed in {wait:.2g} s "
-                f"(reconnect_interval={self.reconnect_interval:g} s)"
+                f"({why}); last error: {self._health.error}"
             )
-        return NotConnected(self._health.error)
+        else:
+            error = NotConnected(self._health.error)
+        error.__cause__ = self._health.cause
+        return error
 
     def reconnect(self) -> None:
         """Close the connection, dropping buffered input, and open a new one.
 
+        A reconnection that ``reconnect_interval`` or ``reconnect_backoff``
+        forbids yet is refused before anything is closed: the connection
+        in use stays as it is.
+
         Raises
         ------
         NotConnected
-            The device cannot be reached, or ``reconnect_interval`` has not
-            passed since the last attempt.
+            The device cannot be reached, or an attempt is not allowed yet.
         """
         with self._lock:
-            self._replace("reconnect() was called")
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        if time.monotonic() < self._next_dial:
+            raise self._failure(self._refusal(), "reconnect", False)
+        self._replace("reconnect() was called")
 
     def close(self) -> None:
         """Close the connection; buffered input is dropped (and logged).
@@ -334,7 +514,12 @@ class TCPInterface:
         once and raises :class:`~socs_tcp.NotConnected`, whichever method it
         is in. A later :meth:`send` or :meth:`query` reconnects.
         """
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        """:meth:`close`'s work; what the interface's own machinery calls."""
         sock, io = self._comm, self._io
+        self._health.closing(sock)
         self.comm = None
         io.close()  # before the wake-up below, so a waiting call sees why
         if io.pending:
@@ -349,6 +534,24 @@ class TCPInterface:
                 pass  # not connected any more
             sock.close()
 
+    def _forked(self) -> None:
+        """In a forked child: a new lock, and no connection.
+
+        The connection is the parent's: the child closes only its own copy
+        of the descriptor (no shutdown, which would end it for the parent),
+        and its next command connects anew. The lock may have been held by
+        a thread that does not exist in the child.
+        """
+        self._lock = threading.RLock()
+        sock = self._comm
+        self._comm = None
+        self._io = DISCONNECTED
+        self._owed = False
+        self._in_on_connect = False
+        self._health.closing(None)
+        if sock is not None:
+            sock.close()
+
     def __enter__(self) -> TCPInterface:
         return self
 
@@ -358,7 +561,7 @@ class TCPInterface:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._close_connection()
 
     def __del__(self) -> None:
         sock = getattr(self, "_comm", None)
@@ -366,7 +569,7 @@ class TCPInterface:
             sock.close()
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "not connected"
+        state = "connected" if self._ended() is None else "not connected"
         return (
             f"<{type(self).__name__} {self._label} "
             f"backend={self._transport_type.backend} {state}>"
@@ -380,7 +583,7 @@ class TCPInterface:
         Errors raised to the caller are the caller's to log: the library's
         warnings are for changes of state (see ``socs_tcp._health``). Resets
         the connection first if asked. Every failure of every method goes
-        through here.
+        through here, and is counted in :attr:`health`.
         """
         label = self._label
         if isinstance(exc, TransportError):
@@ -391,6 +594,7 @@ class TCPInterface:
             error = TransportError(f"{label}: {what} failed: {exc}", errno=exc.errno)
             error.__cause__ = exc
         logger.debug("%s", error)
+        self._health.failed(str(error), isinstance(error, TransportTimeout))
         if reset:
             self._health.replacing(str(error))
             self._reset()
@@ -426,7 +630,7 @@ class TCPInterface:
         ConnectionError
             The message could not be sent, even after a reset.
         """
-        check_message(msg)
+        msg = check_message(msg)
         with self._lock:
             now = time.monotonic()
             if self.send_interval:
@@ -588,6 +792,10 @@ class TCPInterface:
         if self._tracing:
             _trace.record(self._label, "<", frame)
         return frame
+
+    # What the interface's own machinery calls: a subclass's recv_until is
+    # its own business.
+    _recv_until = recv_until
 
     def recv_exactly(
         self, n: int, timeout: float | None = None, reset_on_error: bool = False
@@ -816,6 +1024,9 @@ class TCPInterface:
             logger.info("%s: discarded %d stale bytes: %r", self._label, count, head)
         return count
 
+    # What query() calls: drivers define clear() to send *CLS.
+    _clear = clear
+
     def query(
         self,
         msg: ReadableBuffer,
@@ -886,12 +1097,12 @@ class TCPInterface:
             if self._owed:
                 self._settle(terminator)
             elif clear:
-                self.clear()
+                self._clear()
             try:
                 self.send(command)
                 if self.query_delay:
                     time.sleep(self.query_delay)
-                reply = self.recv_until(terminator, timeout=timeout)
+                reply = self._recv_until(terminator, timeout=timeout)
             except BaseException:
                 # Whatever went wrong, this command's reply may still come.
                 self._owed = True
@@ -927,9 +1138,12 @@ class TCPInterface:
                 self._label,
                 discarded,
             )
+            self._health.discarded_late()
             self._owed = False
             return
-        self._replace("the reply to an earlier query did not come in time")
+        self._replace(
+            self._ended() or "the reply to an earlier query did not come in time"
+        )
 
     # -- instrument protocols --------------------------------------------
     #
