@@ -20,7 +20,8 @@ Strings become bytes one character per byte (``"\\u0005"`` is byte 5);
 turn, as ``replies`` are. Exact commands are looked up first, then ``match``
 entries in file order; of two entries for one command, the first answers.
 The reply of a ``match`` entry may name the regex's groups: ``{1}``,
-``{name}``, ``{0}`` for the whole command (``{{`` and ``}}`` for braces). Every mistake is reported as
+``{name}``, ``{0}`` for the whole command (``{{`` and ``}}`` for braces).
+Every mistake is reported as
 ``FILE:LINE: what is wrong; what to write instead``.
 """
 
