@@ -248,7 +248,7 @@ def test_a_block_cut_short_inside_a_buffer_keeps_its_bytes_in_partial(
 
 # -- NumPy --------------------------------------------------------------------
 
-np = pytest.importorskip("numpy")
+import numpy as np  # noqa: E402 -- a test dependency (the test extra)
 
 BIG = 64 << 20  # bytes
 
