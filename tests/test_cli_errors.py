@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from socs_tcp import BACKEND
 from socs_tcp.testing import FakeDevice
 from tests.cli import finish, first_line, run, socs_tcp
 from tests.conftest import BACKENDS, BOUND, IDS
@@ -114,6 +115,9 @@ def test_a_closed_stdout_ends_the_command_quietly(command):
                 stdin=subprocess.DEVNULL,
                 text=True,
                 timeout=BOUND * 4,
+                # The transport that loaded here, named: no SlowPathWarning
+                # where the fallback is intended.
+                env={**os.environ, "SOCS_TCP_BACKEND": BACKEND},
             )
         finally:
             os.close(write)
