@@ -16,6 +16,8 @@ from socs_tcp.errors import (
     FrameTooLong,
     IncompleteRead,
     NotConnected,
+    ProtocolError,
+    ReplyMismatch,
     TransportError,
     TransportTimeout,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "FrameTooLong",
     "IncompleteRead",
     "NotConnected",
+    "ProtocolError",
+    "ReplyMismatch",
     "SlowPathWarning",
     "TCPInterface",
     "TransportError",

@@ -9,6 +9,7 @@ clamped here, before a transport sees them.
 from __future__ import annotations
 
 import math
+import numbers
 import socket
 import sys
 from typing import Any
@@ -41,8 +42,14 @@ def check_timeout(timeout: Any, name: str = "timeout") -> float | None:
     """Seconds >= 0, or None (wait forever); ``inf`` and over MAX_TIMEOUT are None."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, not {timeout!r}")
+    if type(timeout) is not float and type(timeout) is not int:
+        # Any real number (numpy.float32, Fraction, ...), as socket.settimeout
+        # takes; bool is refused, as a likely mistake.
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+            raise TypeError(
+                f"{name} must be a number of seconds or None, not {timeout!r}"
+            )
+        timeout = float(timeout)
     if not timeout >= 0:  # also catches NaN
         raise ValueError(
             f"{name} must be >= 0 seconds (or None to wait forever), not {timeout!r}"
@@ -94,8 +101,10 @@ def check_keepalive(keepalive: Any) -> tuple[int, int, int] | None:
     if keepalive is None:
         return None
     try:
-        idle, interval, count = keepalive
-        valid = all(isinstance(v, int) and v >= 1 for v in (idle, interval, count))
+        idle, interval, count = (
+            -1 if isinstance(v, bool) else _integer(v, "keepalive") for v in keepalive
+        )
+        valid = min(idle, interval, count) >= 1
     except (TypeError, ValueError):
         valid = False
     if not valid:
@@ -109,7 +118,7 @@ def check_keepalive(keepalive: Any) -> tuple[int, int, int] | None:
     options = (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            for option, value in zip(options, keepalive):
+            for option, value in zip(options, (idle, interval, count)):
                 probe.setsockopt(socket.IPPROTO_TCP, option, value)
         except OSError as exc:
             raise ValueError(
@@ -146,10 +155,15 @@ def is_immutable(terminator: object) -> bool:
     return type(terminator) is tuple and all(type(t) is bytes for t in terminator)
 
 
-def check_message(msg: Any, name: str = "msg") -> None:
-    """A bytes-like, C-contiguous message; ``str`` is refused with advice."""
+def check_message(msg: Any, name: str = "msg") -> Any:
+    """A bytes-like, C-contiguous message; ``str`` is refused with advice.
+
+    Returns the message to send: ``msg`` itself, or ``b""`` for a buffer of
+    no bytes (an empty NumPy array of any shape), which not every buffer
+    view can be cast to bytes from.
+    """
     if type(msg) is bytes:
-        return
+        return msg
     if isinstance(msg, str):
         raise TypeError(
             f"{name} must be bytes, not str; encode it first, "
@@ -168,6 +182,7 @@ def check_message(msg: Any, name: str = "msg") -> None:
                 f"{name} must be C-contiguous; pass bytes({name}) or a "
                 "contiguous copy (e.g. numpy.ascontiguousarray)"
             )
+        return msg if view.nbytes else b""
 
 
 def check_buffer(buffer: Any) -> memoryview:
@@ -193,8 +208,8 @@ def check_buffer(buffer: Any) -> memoryview:
 
 def check_nbytes(nbytes: Any, size: int) -> int:
     """``nbytes`` checked against a buffer of ``size`` bytes; 0 means all."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise TypeError(f"nbytes must be an integer, not {nbytes!r}")
+    if type(nbytes) is not int:
+        nbytes = _integer(nbytes, "nbytes")  # numpy.uint16 and any __index__
     if nbytes == 0:
         return size
     if not 0 < nbytes <= size:
@@ -202,3 +217,23 @@ def check_nbytes(nbytes: Any, size: int) -> int:
             f"nbytes must be from 0 to the buffer's size {size}, not {nbytes!r}"
         )
     return nbytes
+
+
+def check_backoff(backoff: Any) -> tuple[float, float]:
+    """``reconnect_backoff``: ``(first, most)`` seconds, 0 <= first <= most."""
+    try:
+        first, most = backoff
+        first = check_seconds(first, "reconnect_backoff's first")
+        most = check_seconds(most, "reconnect_backoff's most")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "reconnect_backoff must be (first, most): seconds to wait after "
+            "the first failed attempt to connect, doubling up to most; "
+            f"(0, 0) turns it off; not {backoff!r} ({exc})"
+        ) from None
+    if first > most or (most and not first):
+        raise ValueError(
+            f"reconnect_backoff must be (first, most) with 0 < first <= most, "
+            f"or (0, 0) for none; not {backoff!r}"
+        )
+    return (first, most)

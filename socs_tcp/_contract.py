@@ -192,3 +192,59 @@ class Transport(Protocol):
         completed leaves ``owed`` False.
         """
         ...
+
+    # -- instrument protocols ----------------------------------------------
+    #
+    # The loops that must keep every byte buffered when they fail (a reply
+    # that ends in silence, a block's header) live beside the buffer; they
+    # build on two general steps, peek and fill.
+
+    def peek(self, offset: int, n: int) -> bytes:
+        """A copy of the buffered bytes ``offset`` to ``offset + n``; no I/O.
+
+        Fewer (or none) when fewer are buffered; ValueError if either is
+        negative. Safe while another thread receives.
+        """
+        ...
+
+    def fill(self, n: int, timeout: float | None) -> int:
+        """Read until at least ``n`` bytes are buffered; return how many are.
+
+        Consumes nothing: the bytes stay buffered for the next receive. As
+        :meth:`recv_exactly` otherwise (reads ask for what is missing, at
+        least ``CHUNK_SIZE`` and at most ``MAX_READ``; at least one attempt,
+        then reads only while the deadline has not passed). TransportTimeout
+        and IncompleteRead carry a copy of the whole buffer in ``.partial``.
+        """
+        ...
+
+    def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
+        """Everything that arrives until ``idle`` seconds pass without a byte.
+
+        Buffered bytes count as arrived; then each read waits at most
+        ``idle`` (and never past the deadline), and the first wait that ends
+        in silence returns the whole buffer. ``idle`` is > 0, checked by the
+        front.
+
+        Raises TransportTimeout when nothing at all arrives in ``timeout``
+        (``.partial`` empty), or when data keeps coming and the deadline
+        leaves no room for ``idle`` seconds of silence (``.partial``: the
+        bytes, still buffered); FrameTooLong once ``max_size`` bytes are
+        buffered without a pause; IncompleteRead at EOF. Every byte stays
+        buffered on each of these.
+        """
+        ...
+
+    def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
+        """Wait for the header of an IEEE 488.2 block; leave it buffered.
+
+        Returns ``(header size, data size)``: ``#<n><n digits>`` gives
+        ``(2 + n, the number)``, ``#0`` (an indefinite block, which ends at
+        the read terminator) gives ``(2, -1)``. Nothing is consumed: the
+        caller reads past the header (and data) once it has decided to. Each
+        byte is checked as it arrives: the first that cannot belong to a
+        header (not ``#``, then not a digit) raises ProtocolError at once,
+        with the buffer in ``.partial`` and kept. Deadline, timeout and EOF
+        as for :meth:`fill`.
+        """
+        ...

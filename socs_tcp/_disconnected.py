@@ -24,10 +24,18 @@ class Disconnected:
     """Satisfies ``socs_tcp._contract.Transport``; holds nothing, sends nothing."""
 
     backend: ClassVar[str] = "none"
-    owed = False
 
     def __init__(self, sock: socket.socket | None = None) -> None:
         pass
+
+    @property
+    def owed(self) -> bool:
+        """Always False: a new connection starts in step."""
+        return False
+
+    @owed.setter
+    def owed(self, value: bool) -> None:
+        """Ignored: the connection that owed a reply is gone."""
 
     @property
     def pending(self) -> int:
@@ -99,6 +107,19 @@ class Disconnected:
     def clear(
         self, preview: int, quiet: float, timeout: float | None
     ) -> tuple[int, bytes]:
+        _refuse()
+
+    def peek(self, offset: int, n: int) -> bytes:
+        """Nothing is buffered."""
+        return b""
+
+    def fill(self, n: int, timeout: float | None) -> int:
+        _refuse()
+
+    def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
+        _refuse()
+
+    def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
         _refuse()
 
 

@@ -21,3 +21,7 @@ MAX_TIMEOUT = 1e9
 
 #: How many discarded bytes ``clear`` quotes in its log line.
 PREVIEW = 80
+
+#: Largest block ``recv_block`` and ``query_block`` accept by default: a
+#: header that declares more is refused before anything is allocated.
+DEFAULT_MAX_BLOCK = 1 << 28

@@ -72,8 +72,7 @@ _UNSET = object()  # no terminator remembered yet
 # POLLRDHUP (Linux) reports a peer's FIN even when unread data is ahead of it.
 _GONE = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
 
-_TRACE_CACHE = _trace.CACHE
-_DEBUG = 10  # logging.DEBUG, the key of the trace's cached answer
+_TRACE_SWITCH = _trace.SWITCH
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -310,7 +309,7 @@ class Transport:
             return SENT
         if self._broken or self._closed or self._sock.fileno() < 0:
             return BROKEN
-        if _TRACE_CACHE is not None and _TRACE_CACHE.get(_DEBUG) is not False:
+        if _TRACE_SWITCH[0]:
             return TRACE
         if time.monotonic() - self._last_send >= idle_check:
             # Zero-wait: has the peer closed or reset the idle connection?
@@ -649,6 +648,96 @@ class Transport:
             if frame.endswith(term):
                 return frame[: -len(term)]
         return frame  # pragma: no cover (a frame ends in a terminator)
+
+    # -- instrument protocols (see _contract: peek, fill, recv_quiet,
+    # -- recv_block_header) --------------------------------------------------
+
+    def peek(self, offset: int, n: int) -> bytes:
+        """A copy of buffered bytes ``offset`` to ``offset + n``; no I/O."""
+        if offset < 0 or n < 0:
+            raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
+        return bytes(self._buf[offset : offset + n])
+
+    @_receiver
+    def fill(self, n: int, timeout: float | None) -> int:
+        """Read until at least ``n`` bytes are buffered; return how many are."""
+        buf = self._buf
+        deadline = None
+        reading = False
+        while len(buf) < n:
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _expired(deadline):
+                raise errors.TransportTimeout.expired(timeout, buf)
+            size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
+            if not self._fill(deadline, size):
+                raise errors.TransportTimeout.expired(timeout, buf)
+        return len(buf)
+
+    @_receiver
+    def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
+        """Everything that arrives until ``idle`` seconds pass without a byte."""
+        buf = self._buf
+        deadline = _deadline(timeout)
+        if not buf and not self._fill(deadline, CHUNK_SIZE):
+            raise errors.TransportTimeout.expired(timeout)
+        while True:
+            if len(buf) >= max_size:
+                raise errors.no_pause(max_size, idle, buf)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise errors.not_quiet(timeout, idle, buf)
+            quiet = now + idle
+            if deadline is not None and quiet >= deadline:
+                # Silence until the deadline would still be too short.
+                if not self._fill(deadline, CHUNK_SIZE):
+                    raise errors.not_quiet(timeout, idle, buf)
+            elif not self._fill(quiet, CHUNK_SIZE):
+                data = bytes(buf)
+                buf.clear()
+                return data
+
+    @_receiver
+    def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
+        """Wait for an IEEE 488.2 block header; ``(header size, data size)``."""
+        buf = self._buf
+        deadline = None
+        reading = False
+        while True:
+            size = _block_header(buf)
+            if size is not None:
+                return size
+            if not reading:
+                deadline = _deadline(timeout)
+                reading = True
+            elif _expired(deadline):
+                raise errors.TransportTimeout.expired(timeout, buf)
+            if not self._fill(deadline, CHUNK_SIZE):
+                raise errors.TransportTimeout.expired(timeout, buf)
+
+
+_DIGITS = b"0123456789"
+
+
+def _block_header(buf: bytearray) -> tuple[int, int] | None:
+    """``(header size, data size)`` of the block ``buf`` starts; -1 for ``#0``.
+
+    None while the header is incomplete; ProtocolError as soon as a byte
+    cannot belong to one.
+    """
+    head = bytes(buf[:11])  # b"#9" and nine digits at most
+    if head[:1] not in (b"", b"#") or (len(head) > 1 and head[1] not in _DIGITS):
+        raise errors.ProtocolError.block_header(buf)
+    if len(head) < 2:
+        return None
+    size = 2 + head[1] - 48
+    digits = head[2:size]
+    if digits.strip(_DIGITS):
+        raise errors.ProtocolError.block_header(buf)
+    if len(head) < size:
+        return None
+    return size, int(digits) if digits else -1
 
 
 class Frames:

@@ -155,3 +155,92 @@ def second_receiver() -> RuntimeError:
         "another thread is receiving on this connection; serialise receives "
         "(TCPInterface.query holds a lock)"
     )
+
+
+class ProtocolError(TransportError):
+    """The reply does not follow the protocol it was read by.
+
+    Raised, for one, when an IEEE 488.2 block's header is not ``#<n><len>``
+    (or ``#0``). ``partial`` holds the bytes seen; they stay buffered, and
+    the stream counts as out of sync: the next query resynchronises first.
+    """
+
+    @classmethod
+    def block_header(cls, partial: ReadableBuffer) -> ProtocolError:
+        """``partial`` does not start an IEEE 488.2 block."""
+        seen = bytes(memoryview(partial)[:16])
+        return cls(
+            "not an IEEE 488.2 block: expected b'#', a digit n and n digits "
+            f"of length (or b'#0'), got {seen!r}; the bytes stay buffered",
+            partial,
+        )
+
+
+class ReplyMismatch(TransportError):
+    """A reply did not match what the query expected (``expect=``).
+
+    The stream counts as out of sync: the next query resynchronises first.
+
+    Parameters
+    ----------
+    message : str
+        What was expected and what came.
+    reply : bytes-like
+        The reply, its terminator removed.
+
+    Attributes
+    ----------
+    reply : bytes
+        The reply that did not match.
+    """
+
+    def __init__(self, message: str, reply: ReadableBuffer) -> None:
+        super().__init__(message)
+        self.reply = bytes(reply)
+
+    @classmethod
+    def of(cls, expected: object, reply: bytes) -> ReplyMismatch:
+        """``reply`` does not match ``expected`` (a regex or a bytes prefix)."""
+        pattern = getattr(expected, "pattern", None)
+        want = (
+            f"to match {pattern!r}"
+            if pattern is not None
+            else f"to start with {bytes(expected)!r}"  # type: ignore[call-overload]
+        )
+        return cls(f"expected a reply {want}, got {reply[:80]!r}", reply)
+
+
+def block_too_long(
+    length: int, limit: int, what: str, partial: ReadableBuffer
+) -> FrameTooLong:
+    """A block declares ``length`` bytes, more than ``limit`` (``what``).
+
+    ``partial`` is its header, which stays buffered.
+    """
+    return FrameTooLong(
+        f"the block declares {length} bytes, more than {what} ({limit}); "
+        "its header stays buffered: raise the limit, or drop it with clear()",
+        partial,
+    )
+
+
+def not_quiet(
+    timeout: float | None, idle: float, partial: ReadableBuffer
+) -> TransportTimeout:
+    """Data kept coming: no ``idle`` seconds of silence within ``timeout``."""
+    return TransportTimeout(
+        f"the device did not fall silent for {idle:g} s within "
+        f"{_seconds(timeout)} ({len(memoryview(partial))} bytes received and "
+        "kept)",
+        partial,
+    )
+
+
+def no_pause(max_size: int, idle: float, partial: ReadableBuffer) -> FrameTooLong:
+    """``max_size`` bytes came without ``idle`` seconds of silence."""
+    return FrameTooLong(
+        f"no {idle:g} s of silence within max_size={max_size} bytes; they stay "
+        "buffered: read them with recv(n), drop them with clear(), or raise "
+        "max_size",
+        memoryview(partial)[:max_size],
+    )

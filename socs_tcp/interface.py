@@ -9,17 +9,22 @@ methods behave the same whichever one loaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import random
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, TypeVar, overload
 
 from socs_tcp import _backend, _trace
 from socs_tcp._checks import (
+    check_backoff,
     check_buffer,
     check_bufsize,
     check_count,
@@ -34,18 +39,78 @@ from socs_tcp._checks import (
 )
 from socs_tcp._contract import Transport
 from socs_tcp._disconnected import DISCONNECTED
-from socs_tcp._health import ConnectionLog, closed_by_peer
-from socs_tcp._limits import DEFAULT_MAX_SIZE, MAX_READ, PREVIEW
+from socs_tcp._health import ConnectionLog, Health, closed_by_peer
+from socs_tcp._limits import (
+    DEFAULT_MAX_BLOCK,
+    DEFAULT_MAX_SIZE,
+    MAX_READ,
+    PREVIEW,
+)
+from socs_tcp._replies import (
+    Expect,
+    check_expect,
+    check_separator,
+    empty_array,
+    matches,
+    numpy_dtype,
+    parse_values,
+)
 from socs_tcp._types import ReadableBuffer, Terminator, WriteableBuffer
 from socs_tcp.errors import (
     NotConnected,
+    ProtocolError,
+    ReplyMismatch,
     TransportError,
     TransportTimeout,
+    block_too_long,
 )
+
+if TYPE_CHECKING:
+    import numpy
 
 logger = logging.getLogger("socs_tcp")
 
 __all__ = ["DEFAULT_MAX_SIZE", "TCPInterface"]
+
+_T = TypeVar("_T")
+
+
+class _state(Generic[_T]):
+    """A read-only property that an instance attribute of its name hides.
+
+    For the state names socs_tcp added (``connected``, ``pending``,
+    ``health``): a subclass that assigns ``self.connected = ...`` (as socs
+    agents keep such flags) gets a plain attribute of its own instead of an
+    error. The interface never reads these names through ``self``.
+    """
+
+    def __init__(self, fget: Callable[[Any], _T]) -> None:
+        self.fget = fget
+        self.__doc__ = fget.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _state[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T | _state[_T]:
+        if obj is None:
+            return self
+        return self.fget(obj)
+
+
+# Every interface, so that a forked child can drop what it inherited.
+_interfaces: weakref.WeakSet[TCPInterface] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for iface in list(_interfaces):
+        iface._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class TCPInterface:
@@ -61,6 +126,25 @@ class TCPInterface:
     before the next command goes out (see :meth:`send`), :meth:`query` never
     returns a reply that belongs to an earlier command, and commands can be
     paced (``send_interval``, ``query_delay``) instead of slept around.
+    :meth:`on_connect` replays a device's setup after every connection,
+    ``reconnect_backoff`` spaces attempts to reach a device that is down,
+    and :attr:`health` is a snapshot for an agent to publish.
+
+    Names socs_tcp added are free for subclasses: the interface's own
+    machinery (reconnection, recovery, :meth:`query`, ``with`` and garbage
+    collection) never calls :meth:`close`, :meth:`clear`, :meth:`reconnect`,
+    :meth:`recv_until` and the like through ``self``, so a driver may define
+    them with other meanings (``def close(self): self.comm.close()``,
+    ``def clear(self): self.send(b"*CLS\\n")``). It does call the names
+    socs.tcp had, in their roles: :meth:`send`, :meth:`recv`, ``_connect``
+    and ``_reset``. Assigning ``self.connected`` (or ``self.pending``,
+    ``self.health``) stores a plain attribute of that instance, which then
+    hides the property for that instance only (reading it gives back what
+    was stored); the interface itself never reads these names.
+
+    A process forked while an interface is in use leaves the child with a
+    fresh lock and no connection: the child's next command connects anew,
+    and the parent's connection is left alone.
 
     Parameters
     ----------
@@ -80,8 +164,10 @@ class TCPInterface:
         connection after ``count`` unanswered ones. Detects half-open
         connections (a device power-cycled mid-session) that otherwise hang
         for hours. Defaults to None (the system's setting, usually off).
-    query_delay, send_interval, reconnect_interval : float, optional
+    query_delay, send_interval, reconnect_interval, idle_check : float, optional
         Override the class attributes of the same names for this instance.
+    reconnect_backoff : tuple of float, optional
+        Overrides the class attribute of the same name for this instance.
 
     Attributes
     ----------
@@ -116,6 +202,15 @@ class TCPInterface:
         first checks, without waiting, that the device has not closed the
         connection meanwhile (one ``poll()``), and reconnects if it has.
         Defaults to 0.1; a tight request/reply loop never pays for it.
+    reconnect_backoff : tuple of float
+        ``(first, most)`` seconds: after a failed attempt to connect, the
+        next one waits ``first`` seconds, then twice as long after each
+        further failure, up to ``most``, less a random jitter of up to 20%
+        (so many agents restarted together do not dial in step). Within the
+        wait, a call that would reconnect raises
+        :class:`~socs_tcp.NotConnected` at once, saying when the next
+        attempt is allowed. ``reconnect_interval`` still applies as the
+        floor. Defaults to ``(0, 0)``: no backoff (socs's behaviour).
     """
 
     read_terminator: ClassVar[Terminator] = b"\n"
@@ -124,6 +219,13 @@ class TCPInterface:
     send_interval: float = 0.0
     reconnect_interval: float = 0.0
     idle_check: float = 0.1
+    reconnect_backoff: tuple[float, float] = (0.0, 0.0)
+
+    # Class-level values of the state the front manages, so that a subclass
+    # may assign ``comm`` (or ``timeout``...) before calling __init__.
+    _comm: socket.socket | None = None
+    _io: Transport = DISCONNECTED
+    _tracing = False
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -131,8 +233,6 @@ class TCPInterface:
     #: Whether query() may run as one exchange in the transport: not when a
     #: subclass overrides send(), which query() then goes through.
     _exchanges: ClassVar[bool] = True
-    #: True while a query() runs on the policy's path (sends wait for it).
-    _querying: bool = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -149,6 +249,8 @@ class TCPInterface:
         query_delay: float | None = None,
         send_interval: float | None = None,
         reconnect_interval: float | None = None,
+        idle_check: float | None = None,
+        reconnect_backoff: tuple[float, float] | None = None,
     ) -> None:
         if not isinstance(ip_address, str) or not ip_address:
             raise ValueError(
@@ -174,15 +276,26 @@ class TCPInterface:
             else reconnect_interval,
             "reconnect_interval",
         )
+        self.idle_check = check_seconds(
+            cls.idle_check if idle_check is None else idle_check, "idle_check"
+        )
+        self.reconnect_backoff = check_backoff(
+            cls.reconnect_backoff if reconnect_backoff is None else reconnect_backoff
+        )
         # Held by send() and for a whole query(): no command from another
         # thread gets between a query's command and its reply, or its pacing.
         self._lock = threading.RLock()
         self._health = ConnectionLog(self._label)
         self._last_send = -math.inf  # monotonic start of the last send
-        self._last_dial = -math.inf  # monotonic time of the last attempt to connect
+        self._next_dial = -math.inf  # monotonic time the next attempt is allowed
+        self._backoff = 0.0  # the backoff's current step, in seconds
+        self._in_on_connect = False
         self._tracing = False
-        self._comm: socket.socket | None = None
-        self._io: Transport = DISCONNECTED
+        if self._comm is not None:  # a subclass set comm before __init__
+            self._close_connection()
+        self._comm = None
+        self._io = DISCONNECTED
+        _interfaces.add(self)
         self._dial()
 
     # -- settings --------------------------------------------------------
@@ -212,14 +325,43 @@ class TCPInterface:
             self._io = DISCONNECTED if sock is None else self._transport_type(sock)
             self._tracing = _trace.enabled()
 
-    @property
+    @_state
     def connected(self) -> bool:
         """True while there is an open connection that no call has seen end.
 
         Turns False as soon as any call meets the end of the stream or a
         reset; the next :meth:`send` or :meth:`query` then reconnects first.
+        A subclass may assign its own ``connected`` flag instead (see the
+        class's notes).
         """
         return self._ended() is None
+
+    @_state
+    def health(self) -> Health:
+        """A snapshot of the connection's health, for an agent to publish.
+
+        See :class:`~socs_tcp.Health`: the state and when it last changed,
+        consecutive failures, reconnections, timeouts, late replies
+        discarded, bytes each way and the last error. Taking one costs no
+        I/O beyond one ``getsockopt``.
+        """
+        return self._health.snapshot(
+            self._comm, self._ended() is not None, self._last_send
+        )
+
+    def on_connect(self) -> None:
+        """Set the device up on a new connection; does nothing unless overridden.
+
+        Called after every successful connection (the first one, made by
+        ``__init__``, and every reconnection), before any command goes out,
+        to replay what the device forgets with its connection: remote mode,
+        echo off, a handshake. It may use :meth:`send`, :meth:`recv` and
+        :meth:`query`; they never reconnect from within it. If it raises,
+        that connection is closed and the attempt counts as failed: the
+        constructor still returns (with ``comm`` None), and a call that
+        needed the connection raises :class:`~socs_tcp.NotConnected` whose
+        ``__cause__`` is the hook's error.
+        """
 
     def _ended(self) -> str | None:
         """Why the connection is known to be over, without a syscall; or None."""
@@ -241,23 +383,22 @@ class TCPInterface:
         """Open a connection to ``address``; log and return None on failure."""
         try:
             sock = socket.create_connection(address, timeout=self._timeout)
-        except socket.timeout:  # TimeoutError since 3.10, not before
+        except socket.timeout as exc:  # TimeoutError since 3.10, not before
             self._health.unreachable(
-                f"connection not established within {self._timeout} seconds"
+                f"connection not established within {self._timeout} seconds", exc
             )
             return None
         except (OSError, UnicodeError) as exc:
             # UnicodeError: a host name that cannot be encoded for lookup,
             # which is as unreachable as any other.
-            self._health.unreachable(f"unable to connect: {exc}")
+            self._health.unreachable(f"unable to connect: {exc}", exc)
             return None
         try:
             self._configure(sock)
         except OSError as exc:
             sock.close()
-            self._health.unreachable(f"unable to set socket options: {exc}")
+            self._health.unreachable(f"unable to set socket options: {exc}", exc)
             return None
-        self._health.connected()
         return sock
 
     def _configure(self, sock: socket.socket) -> None:
@@ -271,16 +412,52 @@ class TCPInterface:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
     def _dial(self) -> None:
-        """Connect (``comm`` is the result), unless ``reconnect_interval`` says wait."""
+        """Connect and run :meth:`on_connect` (``comm`` is the result).
+
+        Does nothing while ``reconnect_interval`` or ``reconnect_backoff``
+        says wait, or from within :meth:`on_connect`.
+        """
         now = time.monotonic()
-        if now - self._last_dial < self.reconnect_interval:
+        if now < self._next_dial or self._in_on_connect:
             return
-        self._last_dial = now
-        self.comm = self._connect((self.ip_address, self.port))
+        self._next_dial = now + self.reconnect_interval
+        told = self._health.failed_at
+        sock = self._connect((self.ip_address, self.port))
+        self.comm = sock
+        if sock is not None and self._set_up():
+            self._health.connected()
+            self._backoff = 0.0
+            return
+        if sock is None and self._health.failed_at == told:
+            # A _connect of a subclass's that did not say why.
+            self._health.unreachable("connection not established")
+        first, most = self.reconnect_backoff
+        if most:
+            self._backoff = min(most, 2 * self._backoff or first)
+            wait = self._backoff * random.uniform(0.8, 1.0)
+            self._next_dial = max(self._next_dial, time.monotonic() + wait)
+
+    def _set_up(self) -> bool:
+        """Run :meth:`on_connect` on the new connection; False if it raised.
+
+        A connection whose setup failed is closed: the attempt failed.
+        """
+        self._in_on_connect = True
+        try:
+            self.on_connect()
+        except BaseException as exc:
+            self._close_connection()
+            self._health.unreachable(f"on_connect() failed: {exc!r}", exc)
+            if not isinstance(exc, Exception):
+                raise
+            return False
+        finally:
+            self._in_on_connect = False
+        return self._comm is not None
 
     def _reset(self) -> None:
         """Close the connection, dropping buffered input, and reconnect."""
-        self.close()
+        self._close_connection()
         self._dial()
 
     def _replace(self, reason: str) -> None:
@@ -291,26 +468,47 @@ class TCPInterface:
             raise self._failure(self._refusal(), "connect", False)
 
     def _refusal(self) -> NotConnected:
-        """Why there is no connection now, as the error to raise."""
-        wait = self._last_dial + self.reconnect_interval - time.monotonic()
-        if wait > 0:
-            return NotConnected(
+        """Why there is no connection now, as the error to raise.
+
+        Its ``__cause__`` is what made the last attempt fail (the system's
+        error, or the exception :meth:`on_connect` raised).
+        """
+        wait = self._next_dial - time.monotonic()
+        if self._in_on_connect:
+            error = NotConnected("the connection ended during on_connect()")
+        elif wait > 0:
+            if self._backoff > self.reconnect_interval:
+                why = f"reconnect_backoff={self.reconnect_backoff!r}"
+            else:
+                why = f"reconnect_interval={self.reconnect_interval:g} s"
+            error = NotConnected(
                 f"not connected; the next attempt is allowed in {wait:.2g} s "
-                f"(reconnect_interval={self.reconnect_interval:g} s)"
+                f"({why}); last error: {self._health.error}"
             )
-        return NotConnected(self._health.error)
+        else:
+            error = NotConnected(self._health.error)
+        error.__cause__ = self._health.cause
+        return error
 
     def reconnect(self) -> None:
         """Close the connection, dropping buffered input, and open a new one.
 
+        A reconnection that ``reconnect_interval`` or ``reconnect_backoff``
+        forbids yet is refused before anything is closed: the connection
+        in use stays as it is.
+
         Raises
         ------
         NotConnected
-            The device cannot be reached, or ``reconnect_interval`` has not
-            passed since the last attempt.
+            The device cannot be reached, or an attempt is not allowed yet.
         """
         with self._lock:
-            self._replace("reconnect() was called")
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        if time.monotonic() < self._next_dial:
+            raise self._failure(self._refusal(), "reconnect", False)
+        self._replace("reconnect() was called")
 
     def close(self) -> None:
         """Close the connection; buffered input is dropped (and logged).
@@ -319,7 +517,12 @@ class TCPInterface:
         once and raises :class:`~socs_tcp.NotConnected`, whichever method it
         is in. A later :meth:`send` or :meth:`query` reconnects.
         """
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        """:meth:`close`'s work; what the interface's own machinery calls."""
         sock, io = self._comm, self._io
+        self._health.closing(sock)
         self.comm = None
         io.close()  # before the wake-up below, so a waiting call sees why
         if io.pending:
@@ -334,6 +537,23 @@ class TCPInterface:
                 pass  # not connected any more
             sock.close()
 
+    def _forked(self) -> None:
+        """In a forked child: a new lock, and no connection.
+
+        The connection is the parent's: the child closes only its own copy
+        of the descriptor (no shutdown, which would end it for the parent),
+        and its next command connects anew. The lock may have been held by
+        a thread that does not exist in the child.
+        """
+        self._lock = threading.RLock()
+        sock = self._comm
+        self._comm = None
+        self._io = DISCONNECTED
+        self._in_on_connect = False
+        self._health.closing(None)
+        if sock is not None:
+            sock.close()
+
     def __enter__(self) -> TCPInterface:
         return self
 
@@ -343,7 +563,7 @@ class TCPInterface:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._close_connection()
 
     def __del__(self) -> None:
         sock = getattr(self, "_comm", None)
@@ -351,7 +571,7 @@ class TCPInterface:
             sock.close()
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "not connected"
+        state = "connected" if self._ended() is None else "not connected"
         return (
             f"<{type(self).__name__} {self._label} "
             f"backend={self._transport_type.backend} {state}>"
@@ -365,7 +585,7 @@ class TCPInterface:
         Errors raised to the caller are the caller's to log: the library's
         warnings are for changes of state (see ``socs_tcp._health``). Resets
         the connection first if asked. Every failure of every method goes
-        through here.
+        through here, and is counted in :attr:`health`.
         """
         label = self._label
         if isinstance(exc, TransportError):
@@ -376,6 +596,7 @@ class TCPInterface:
             error = TransportError(f"{label}: {what} failed: {exc}", errno=exc.errno)
             error.__cause__ = exc
         logger.debug("%s", error)
+        self._health.failed(str(error), isinstance(error, TransportTimeout))
         if reset:
             self._health.replacing(str(error))
             self._reset()
@@ -412,17 +633,19 @@ class TCPInterface:
             The message could not be sent, even after a reset.
         """
         if type(msg) is not bytes:
-            check_message(msg)
-        if not (self.send_interval or self._querying):
+            msg = check_message(msg)
+        if not self.send_interval:
             # The fast path: the transport sends unless something needs the
             # policy below (a connection known over, an idle one found
-            # closed, the trace on); then it sends nothing and says so.
-            try:
-                if not self._io.sendall(msg, self._timeout, self.idle_check):
+            # closed, the trace on); then it sends nothing and says so. The
+            # lock keeps it out of a query or transaction in progress.
+            with self._lock:
+                try:
+                    if not self._io.sendall(msg, self._timeout, self.idle_check):
+                        return
+                except OSError as exc:
+                    self._send_failed(msg, exc)
                     return
-            except OSError as exc:
-                self._send_failed(msg, exc)
-                return
         self._send_checked(msg)
 
     def _send_checked(self, msg: ReadableBuffer) -> None:
@@ -595,6 +818,10 @@ class TCPInterface:
         if self._tracing:
             _trace.record(self._label, "<", frame)
         return frame
+
+    # What the interface's own machinery calls: a subclass's recv_until is
+    # its own business.
+    _recv_until = recv_until
 
     def frames(
         self,
@@ -834,6 +1061,9 @@ class TCPInterface:
             logger.info("%s: discarded %d stale bytes: %r", self._label, count, head)
         return count
 
+    # What query() calls: drivers define clear() to send *CLS.
+    _clear = clear
+
     def query(
         self,
         msg: ReadableBuffer,
@@ -841,6 +1071,7 @@ class TCPInterface:
         terminator: Terminator | None = None,
         timeout: float | None = None,
         clear: bool = True,
+        expect: Expect | None = None,
     ) -> bytes:
         """Send a command and return its reply, without the terminator.
 
@@ -869,6 +1100,11 @@ class TCPInterface:
             First discard stale input (buffered, and already in the socket),
             such as unsolicited messages. This costs one non-blocking read.
             Defaults to True.
+        expect : re.Pattern of bytes, or bytes, optional
+            What the reply (terminator removed) must be: a compiled regex it
+            must match whole (``fullmatch``), or a prefix it must start
+            with. A reply that does not match raises :class:`ReplyMismatch`
+            and counts as lost sync: the next query resynchronises first.
 
         Returns
         -------
@@ -879,6 +1115,9 @@ class TCPInterface:
         ------
         TypeError, ValueError
             A bad argument: nothing was sent.
+        ReplyMismatch
+            The reply does not match ``expect`` (a ``ConnectionError``;
+            ``.reply`` holds it).
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
@@ -890,6 +1129,7 @@ class TCPInterface:
             timeout = check_timeout(timeout)
         if clear is not True and clear is not False:
             raise TypeError(f"clear must be True or False, not {clear!r}")
+        check_expect(expect)
         command = b"".join((msg, self.write_terminator))
         if self._exchanges and not (self.query_delay or self.send_interval):
             # The fast path: one exchange in the transport (drop stale input,
@@ -909,10 +1149,19 @@ class TCPInterface:
                 except OSError as exc:
                     if io.owed:  # it was sent: the reply is the one that failed
                         raise self._failure(exc, "query", False) from None
-                    return self._query_checked(command, terminator, timeout, clear, exc)
-                if type(reply) is bytes:
-                    return reply
-        return self._query_checked(command, terminator, timeout, clear, None)
+                    reply = self._query_checked(
+                        command, terminator, timeout, clear, exc
+                    )
+                else:
+                    if type(reply) is not bytes:
+                        reply = self._query_checked(
+                            command, terminator, timeout, clear, None
+                        )
+        else:
+            reply = self._query_checked(command, terminator, timeout, clear, None)
+        if expect is not None and not matches(expect, reply):
+            raise self._mismatch(expect, reply)
+        return reply
 
     def _query_checked(
         self,
@@ -928,42 +1177,8 @@ class TCPInterface:
         and sent once more, as send() does.
         """
         terms = check_terminators(terminator)
-        with self._lock:
-            # Sends from other threads wait for this query (on the lock).
-            self._querying = True
-            try:
-                return self._query_locked(
-                    command, terminator, timeout, clear, failed, terms
-                )
-            finally:
-                self._querying = False
-
-    def _query_locked(
-        self,
-        command: bytes,
-        terminator: Terminator,
-        timeout: float | None,
-        clear: bool,
-        failed: OSError | None,
-        terms: tuple[bytes, ...],
-    ) -> bytes:
-        """_query_checked() with the lock held."""
-        if failed is None and self._io.owed:
-            self._settle(terminator)
-        elif failed is None and clear:
-            TCPInterface.clear(self)
-        try:
-            if failed is None:
-                self.send(command)
-            else:
-                self._send_failed(command, failed)
-            if self.query_delay:
-                time.sleep(self.query_delay)
-            reply = TCPInterface.recv_until(self, terminator, timeout)
-        except BaseException:
-            # Whatever went wrong, this command's reply may still come.
-            self._io.owed = True
-            raise
+        with self._exchange(command, terminator, clear, failed):
+            reply = self._recv_until(terminator, timeout=timeout)
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]
 
@@ -992,6 +1207,521 @@ class TCPInterface:
                 self._label,
                 discarded,
             )
+            self._health.discarded_late()
             io.owed = False
             return
-        self._replace("the reply to an earlier query did not come in time")
+        self._replace(
+            self._ended() or "the reply to an earlier query did not come in time"
+        )
+
+    # -- instrument protocols --------------------------------------------
+    #
+    # IEEE 488.2 blocks, replies that end in silence, multi-step exchanges,
+    # replies that must match, and lists of numbers. The loops that must
+    # keep bytes buffered when they fail are the transport's (peek, fill,
+    # recv_quiet, recv_block_header); what is here is policy. Public names
+    # are never called through ``self``: subclasses may define them.
+
+    def _lost_sync(self, reason: str) -> None:
+        """The stream is out of step with the commands: the next query
+        resynchronises first (as after a query that timed out)."""
+        logger.debug("%s: out of sync: %s", self._label, reason)
+        self._io.owed = True
+
+    def _mismatch(self, expect: Expect, reply: bytes) -> TransportError:
+        """The error for a reply that does not match; counted, lost sync."""
+        self._health.mismatch()
+        self._lost_sync("a reply did not match what its query expected")
+        return self._failure(ReplyMismatch.of(expect, reply), "query", False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[TCPInterface]:
+        """Hold the interface for a sequence of calls from one thread.
+
+        ``with iface.transaction():`` takes the lock every :meth:`send` and
+        :meth:`query` takes, so no other thread's command gets between the
+        steps of a multi-step exchange (a command, an ACK, an ENQ, the
+        reply). Re-entrant: the calls inside, and nested transactions, take
+        it again freely. :meth:`close` from another thread does not wait for
+        it: a call in the transaction that is waiting then raises
+        :class:`~socs_tcp.NotConnected` at once.
+
+        Yields
+        ------
+        TCPInterface
+            This interface.
+        """
+        with self._lock:
+            yield self
+
+    @contextlib.contextmanager
+    def _exchange(
+        self,
+        command: bytes,
+        terminator: Terminator,
+        clear: bool,
+        failed: OSError | None = None,
+    ) -> Iterator[None]:
+        """Send ``command`` as :meth:`query` does; the block reads the reply.
+
+        Under the lock, with query()'s protection from stale replies: a reply
+        a failed query left owed is settled first (else stale input is
+        cleared if asked), and a failure anywhere leaves the stream owed.
+        ``failed``: a send of ``command`` failed already (nothing owed); the
+        connection is reset and it is sent once more, as send() does.
+        """
+        with self._lock:
+            if failed is not None:
+                self._send_failed(command, failed)
+            else:
+                if self._io.owed:
+                    self._settle(terminator)
+                elif clear:
+                    self._clear()
+                self.send(command)
+            try:
+                if self.query_delay:
+                    time.sleep(self.query_delay)
+                yield
+            except BaseException:
+                self._lost_sync("a query failed after sending")
+                raise
+
+    def recv_quiet(
+        self,
+        idle: float,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        reset_on_error: bool = False,
+    ) -> bytes:
+        """Receive everything until the device has been silent ``idle`` seconds.
+
+        For replies of unknown length with no terminator (a multi-line
+        listing): at least one byte, then whatever follows without a pause
+        of ``idle`` seconds.
+
+        Parameters
+        ----------
+        idle : float
+            Seconds of silence that end the reply (> 0).
+        timeout : float, optional
+            Seconds for the whole call, also when the device never pauses.
+            Defaults to the interface's ``timeout``.
+        max_size : int, optional
+            Most bytes accepted. Defaults to 1 MiB.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        bytes
+            What arrived, buffered bytes first.
+
+        Raises
+        ------
+        TransportTimeout
+            Nothing arrived within ``timeout``, or data kept coming with no
+            room left for ``idle`` seconds of silence; the bytes stay
+            buffered and ``.partial`` is a copy.
+        FrameTooLong
+            ``max_size`` bytes without a pause (they stay buffered).
+        IncompleteRead
+            The device closed the connection (the bytes stay buffered).
+        ConnectionError
+            Not connected, or the receive failed.
+        """
+        idle = _check_idle(idle)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        try:
+            data = self._io.recv_quiet(idle, timeout, max_size)
+        except OSError as exc:
+            raise self._failure(exc, "recv_quiet", reset_on_error) from None
+        if self._tracing:
+            _trace.record(self._label, "<", data)
+        return data
+
+    def query_quiet(
+        self,
+        msg: ReadableBuffer,
+        idle: float,
+        *,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        clear: bool = True,
+    ) -> bytes:
+        """Send a command; return its reply, which ends in ``idle`` s of silence.
+
+        As :meth:`query` (the lock, ``write_terminator``, ``query_delay``,
+        the protection from stale replies), with the reply read by
+        :meth:`recv_quiet`. For a prompt device (``:`` or ``> ``), prefer
+        ``query(msg, terminator=b"> ")``: it returns when the prompt comes,
+        with no wait.
+
+        Returns
+        -------
+        bytes
+            The reply, as it came.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad argument: nothing was sent.
+        ConnectionError
+            As :meth:`send` and :meth:`recv_quiet` raise.
+        """
+        check_message(msg)
+        idle = _check_idle(idle)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        with self._exchange(
+            b"".join((msg, self.write_terminator)),
+            self.read_terminator,
+            _check_flag(clear, "clear"),
+        ):
+            return TCPInterface.recv_quiet(self, idle, timeout, max_size)
+
+    def recv_block(
+        self,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        *,
+        trailing: bool = True,
+        terminator: Terminator | None = None,
+        reset_on_error: bool = False,
+    ) -> bytes:
+        """Receive an IEEE 488.2 block, ``#<n><length><data>``; return the data.
+
+        The data may hold any bytes, terminators and ``#`` included: a
+        definite block is read by its declared length. An indefinite block,
+        ``#0<data>``, ends at the read terminator (not returned). On a
+        timeout nothing is lost: the whole block, header included, stays
+        buffered, so a retry continues it.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds for the whole call (header, data and terminator).
+            Defaults to the interface's ``timeout``.
+        max_size : int, optional
+            Largest block accepted. Defaults to 256 MiB.
+        trailing : bool, optional
+            A definite block is followed by the read terminator, which is
+            consumed: the call waits for it. Defaults to True; pass False
+            for a device that sends nothing after a block.
+        terminator : bytes or tuple of bytes, optional
+            The read terminator. Defaults to ``read_terminator``.
+        reset_on_error : bool, optional
+            Reset the connection (dropping buffered input) on any failure.
+
+        Returns
+        -------
+        bytes
+            The block's data.
+
+        Raises
+        ------
+        ProtocolError
+            What came is not a block header: ``.partial`` holds the bytes
+            seen (still buffered), and the stream counts as out of sync.
+        FrameTooLong
+            The block declares more than ``max_size`` bytes.
+        TransportTimeout, IncompleteRead, ConnectionError
+            As for :meth:`recv_exactly`.
+        """
+        return self._block(
+            "recv_block", timeout, max_size, trailing, terminator, reset_on_error
+        )
+
+    def recv_block_into(
+        self,
+        buffer: WriteableBuffer,
+        timeout: float | None = None,
+        *,
+        trailing: bool = True,
+        terminator: Terminator | None = None,
+        reset_on_error: bool = False,
+    ) -> int:
+        """Receive an IEEE 488.2 block into a caller's buffer; return its size.
+
+        As :meth:`recv_block`, with the data received straight into
+        ``buffer`` (a ``bytearray``, ``memoryview`` or NumPy array): no copy
+        of a definite block's data beyond the bytes already buffered when it
+        starts. A block longer than ``buffer`` raises
+        :class:`~socs_tcp.FrameTooLong` before anything is consumed. Once
+        its data has started, a failure leaves what arrived in ``buffer``
+        (``.partial`` is a copy) and the stream out of sync.
+
+        Returns
+        -------
+        int
+            The data's size: ``buffer`` holds it from its start.
+        """
+        with check_buffer(buffer) as view:
+            return self._block(
+                "recv_block_into",
+                timeout,
+                len(view),
+                trailing,
+                terminator,
+                reset_on_error,
+                lambda length: view,
+            )
+
+    @overload
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: None = None,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> bytes: ...
+
+    @overload
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: Any,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> numpy.ndarray[Any, Any]: ...
+
+    def query_block(
+        self,
+        msg: ReadableBuffer,
+        *,
+        dtype: Any = None,
+        timeout: float | None = None,
+        max_size: int | None = DEFAULT_MAX_BLOCK,
+        trailing: bool = True,
+        clear: bool = True,
+    ) -> bytes | numpy.ndarray[Any, Any]:
+        """Send a command; return the IEEE 488.2 block that answers it.
+
+        As :meth:`query` (the lock, ``write_terminator``, ``query_delay``,
+        the protection from stale replies), with the reply read by
+        :meth:`recv_block`.
+
+        Parameters
+        ----------
+        msg : bytes
+            The command; ``write_terminator`` is appended.
+        dtype : numpy dtype, optional
+            Return a NumPy array of this dtype (any dtype string or object;
+            the byte order as given, e.g. ``">f4"``) over the data, which is
+            received straight into it. Needs NumPy. Defaults to None: the
+            data's bytes.
+        timeout, max_size, trailing
+            As for :meth:`recv_block`.
+        clear : bool, optional
+            As for :meth:`query`.
+
+        Returns
+        -------
+        bytes or numpy.ndarray
+            The block's data.
+
+        Raises
+        ------
+        ImportError
+            ``dtype`` was given and NumPy is not installed (nothing was sent).
+        ProtocolError
+            Not a block, or (with ``dtype``) not a whole number of items.
+        ConnectionError
+            As :meth:`send` and :meth:`recv_block` raise.
+        """
+        check_message(msg)
+        dt = None if dtype is None else numpy_dtype(dtype)
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        _check_flag(trailing, "trailing")
+        terminator = self.read_terminator
+        with self._exchange(
+            b"".join((msg, self.write_terminator)),
+            terminator,
+            _check_flag(clear, "clear"),
+        ):
+            if dt is None:
+                return self._block(
+                    "query_block", timeout, max_size, trailing, terminator, False
+                )
+            arrays: list[numpy.ndarray[Any, Any]] = []
+
+            def array_of(length: int) -> memoryview:
+                if length % dt.itemsize:
+                    raise ProtocolError(
+                        f"a block of {length} bytes is not a whole number of "
+                        f"{dt} items ({dt.itemsize} bytes each)"
+                    )
+                arrays.append(empty_array(length // dt.itemsize, dt))
+                return arrays[0].data.cast("B")
+
+            count = self._block(
+                "query_block", timeout, max_size, trailing, terminator, False, array_of
+            )
+            return arrays[0][: count // dt.itemsize]
+
+    def _block(
+        self,
+        what: str,
+        timeout: float | None,
+        max_size: int | None,
+        trailing: bool,
+        terminator: Terminator | None,
+        reset_on_error: bool,
+        into: Callable[[int], memoryview] | None = None,
+    ) -> Any:
+        """Read one block: its data as bytes, or into ``into(length)``'s view.
+
+        One deadline for the header, the data and the terminator. Without
+        ``into``, nothing is consumed until the whole block (and its
+        terminator) is buffered. With it, the data goes straight into the
+        view once it is known to fit.
+        """
+        timeout = self._deadline_arg(timeout)
+        max_size = check_max_size(max_size)
+        _check_flag(trailing, "trailing")
+        if terminator is None:
+            terminator = self.read_terminator
+        terms = check_terminators(terminator)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        io = self._io
+        started = False  # data consumed: a failure leaves the stream out of sync
+        try:
+            header, length = io.recv_block_header(timeout)
+            if length < 0:  # indefinite: up to the terminator
+                frame = io.recv_until(
+                    terms, _left(deadline), header + max_size + len(terms[0])
+                )
+                end = len(frame) - len(next(t for t in terms if frame.endswith(t)))
+                data = memoryview(frame)[header:end]
+                if into is None:
+                    return bytes(data)
+                started = True
+                into(len(data))[: len(data)] = data
+                return len(data)
+            if length > max_size:
+                limit = "max_size" if into is None else "the buffer"
+                raise block_too_long(length, max_size, limit, io.peek(0, header))
+            if into is None:
+                end = header + length
+                io.fill(end, _left(deadline))
+                skip = self._terminator_at(end, terms, deadline) if trailing else 0
+                io.recv_exactly(header, 0.0)
+                data_bytes = io.recv_exactly(length, 0.0)
+                io.recv_exactly(skip, 0.0)
+                if self._tracing:
+                    _trace.record(self._label, "<", data_bytes)
+                return data_bytes
+            view = into(length)
+            io.recv_exactly(header, 0.0)
+            started = True
+            if length:
+                TCPInterface.recv_exactly_into(self, view, length, _left(deadline))
+            if trailing:
+                io.recv_exactly(self._terminator_at(0, terms, deadline), 0.0)
+            return length
+        except OSError as exc:
+            if started or isinstance(exc, ProtocolError):
+                self._lost_sync(f"{what} failed: {exc}")
+            raise self._failure(exc, what, reset_on_error) from None
+
+    def _terminator_at(
+        self, offset: int, terms: tuple[bytes, ...], deadline: float | None
+    ) -> int:
+        """Size of the terminator buffered at ``offset``, waiting for it; or 0.
+
+        Waits only while the bytes there could still begin one of ``terms``
+        (longest first), so whatever the chunking, a terminator is never
+        left half-read, and other bytes are never waited past.
+        """
+        io = self._io
+        for term in terms:
+            head = io.peek(offset, len(term))
+            while len(head) < len(term) and term.startswith(head):
+                io.fill(offset + len(head) + 1, _left(deadline))
+                head = io.peek(offset, len(term))
+            if head == term:
+                return len(term)
+        return 0
+
+    def query_values(
+        self,
+        msg: ReadableBuffer,
+        *,
+        separator: bytes = b",",
+        converter: Callable[[str], Any] = float,
+        terminator: Terminator | None = None,
+        timeout: float | None = None,
+        clear: bool = True,
+        expect: Expect | None = None,
+    ) -> list[Any]:
+        """Send a command; return the values of its ASCII reply, as a list.
+
+        ``b"1.0,2.5E-3"`` gives ``[1.0, 0.0025]``: the reply is split at
+        ``separator``, each field stripped of blanks, decoded as ASCII and
+        passed to ``converter``. An empty reply gives ``[]``.
+
+        Parameters
+        ----------
+        msg : bytes
+            The command; ``write_terminator`` is appended.
+        separator : bytes, optional
+            What separates the values. Defaults to ``b","``.
+        converter : callable, optional
+            Makes a value of a field (a ``str``): ``float`` (the default),
+            ``int``, ``lambda s: int(s, 16)``, ``decimal.Decimal``...
+        terminator, timeout, clear, expect
+            As for :meth:`query`.
+
+        Returns
+        -------
+        list
+            The values, in order.
+
+        Raises
+        ------
+        ValueError
+            A field did not convert: the message names it, by position and
+            content.
+        ConnectionError
+            As :meth:`query` raises.
+        """
+        separator = check_separator(separator)
+        if not callable(converter):
+            raise TypeError(
+                f"converter must be callable, such as float, not {converter!r}"
+            )
+        reply = TCPInterface.query(
+            self,
+            msg,
+            terminator=terminator,
+            timeout=timeout,
+            clear=clear,
+            expect=expect,
+        )
+        return parse_values(reply, separator, converter)
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (None: no limit), never negative."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _check_idle(idle: Any) -> float:
+    value = check_seconds(idle, "idle")
+    if not value:
+        raise ValueError("idle must be > 0 seconds of silence, e.g. 0.1")
+    return value
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value

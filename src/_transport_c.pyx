@@ -23,7 +23,6 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.dict cimport PyDict_GetItem
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.pythread cimport (
@@ -71,13 +70,16 @@ import socket as _socket_module
 
 from socs_tcp._checks import check_terminators, is_immutable
 from socs_tcp._limits import CHUNK_SIZE, MAX_READ, PREVIEW
-from socs_tcp._trace import CACHE as _TRACE_CACHE
+from socs_tcp._trace import SWITCH as _TRACE_SWITCH
 from socs_tcp.errors import (
     ConnectionLost,
     FrameTooLong,
     IncompleteRead,
     NotConnected,
+    ProtocolError,
     TransportTimeout,
+    no_pause,
+    not_quiet,
     second_receiver,
 )
 
@@ -91,7 +93,6 @@ cdef Py_ssize_t _PREVIEW = PREVIEW
 cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
 
 cdef object _UNSET = object()  # no terminator remembered yet
-cdef object _DEBUG = 10  # logging.DEBUG, the key of the trace's cached answer
 
 # What the reads return instead of a count when the deadline passed first.
 cdef enum:
@@ -172,7 +173,7 @@ cdef class Transport:
     # Discarded by an exchange that then left it to the front; clear() reports it.
     cdef Py_ssize_t _stale
     cdef bytes _stale_head
-    cdef object _trace_cache
+    cdef list _trace_switch
     #: True while a reply is owed: a query sent and did not get its reply.
     cdef public bint owed
     # The last immutable terminator object recv_until was given, checked.
@@ -201,7 +202,7 @@ cdef class Transport:
         self._last_send = -INFINITY
         self._rcvtimeo = -1.0
         self._stale_head = b""
-        self._trace_cache = _TRACE_CACHE
+        self._trace_switch = _TRACE_SWITCH
         # Blocking mode, so a read can wait in the kernel. Python's own calls
         # on a socket in timeout mode poll first, so they work the same; a
         # socket made non-blocking on purpose (timeout 0) is left alone.
@@ -306,6 +307,7 @@ cdef class Transport:
         cdef pollfd p
         cdef int rc, err, ms
         p.events = events
+        PyErr_CheckSignals()  # see _read
         while True:
             p.fd = self._fd()
             ms = _remaining_ms(deadline)
@@ -365,6 +367,10 @@ cdef class Transport:
         cdef int fd, err
         cdef int flags = 0 if block else MSG_DONTWAIT
         cdef Py_ssize_t got
+        if block:
+            # A signal that came since the last bytecode (between a send and
+            # this read, say) must not wait for the whole timeout.
+            PyErr_CheckSignals()
         while True:
             fd = self._fd()
             with nogil:
@@ -442,11 +448,8 @@ cdef class Transport:
             return SENT
         if self._broken:
             return BROKEN
-        cached = self._trace_cache
-        if cached is not None:
-            hit = PyDict_GetItem(cached, _DEBUG)
-            if hit == NULL or <object>hit is not False:
-                return TRACE
+        if self._trace_switch[0]:
+            return TRACE
         if _now() - self._last_send >= <double>idle_check:
             # Zero-wait: has the peer closed or reset the idle connection?
             p.fd = self._fd()
@@ -800,6 +803,116 @@ cdef class Transport:
             count += got
         return count, head
 
+    # -- instrument protocols (see _contract: peek, fill, recv_quiet,
+    # -- recv_block_header) --------------------------------------------------
+    #
+    # Each claims the buffer as _receive does (fill and the reads release the
+    # GIL), and builds on _fill, _peek and _take only.
+
+    cdef int _claim(self) except -1:
+        if self._receiving:
+            raise second_receiver()
+        self._receiving = True
+        return 0
+
+    def peek(self, Py_ssize_t offset, Py_ssize_t n):
+        """A copy of buffered bytes ``offset`` to ``offset + n``; no I/O."""
+        cdef Py_ssize_t have = self._end - self._start
+        if offset < 0 or n < 0:
+            raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
+        if offset > have:
+            offset = have
+        if n > have - offset:
+            n = have - offset
+        return PyBytes_FromStringAndSize(self._buf + self._start + offset, n)
+
+    def fill(self, Py_ssize_t n, timeout):
+        """Read until at least ``n`` bytes are buffered; return how many are."""
+        cdef double deadline = INFINITY
+        cdef bint reading = False
+        cdef Py_ssize_t size
+        self._claim()
+        try:
+            while self._end - self._start < n:
+                if not reading:
+                    deadline = _deadline(timeout)
+                    reading = True
+                elif _now() >= deadline:
+                    raise TransportTimeout.expired(timeout, self._peek())
+                size = min(max(_CHUNK, n - (self._end - self._start)), _MAX_READ)
+                if not self._fill(deadline, size, False):
+                    raise TransportTimeout.expired(timeout, self._peek())
+            return self._end - self._start
+        finally:
+            self._receiving = False
+
+    def recv_quiet(self, double idle, timeout, Py_ssize_t max_size):
+        """Everything that arrives until ``idle`` seconds pass without a byte."""
+        cdef double deadline = _deadline(timeout)
+        cdef double now, quiet
+        self._claim()
+        try:
+            if self._end == self._start and not self._fill(deadline, _CHUNK, False):
+                raise TransportTimeout.expired(timeout)
+            while True:
+                if self._end - self._start >= max_size:
+                    raise no_pause(max_size, idle, self._peek())
+                now = _now()
+                if now >= deadline:
+                    raise not_quiet(timeout, idle, self._peek())
+                quiet = now + idle
+                if quiet >= deadline:
+                    # Silence until the deadline would still be too short.
+                    if not self._fill(deadline, _CHUNK, False):
+                        raise not_quiet(timeout, idle, self._peek())
+                elif not self._fill(quiet, _CHUNK, False):
+                    return self._take(self._end - self._start)
+        finally:
+            self._receiving = False
+
+    def recv_block_header(self, timeout):
+        """Wait for an IEEE 488.2 block header; ``(header size, data size)``."""
+        cdef double deadline = INFINITY
+        cdef bint reading = False
+        cdef Py_ssize_t header = 0
+        cdef long long length = 0
+        self._claim()
+        try:
+            while not self._block_header(&header, &length):
+                if not reading:
+                    deadline = _deadline(timeout)
+                    reading = True
+                elif _now() >= deadline:
+                    raise TransportTimeout.expired(timeout, self._peek())
+                if not self._fill(deadline, _CHUNK, False):
+                    raise TransportTimeout.expired(timeout, self._peek())
+            return header, length
+        finally:
+            self._receiving = False
+
+    cdef int _block_header(self, Py_ssize_t *header, long long *length) except -1:
+        """1 and the sizes once a whole block header is buffered (length -1
+        for ``#0``); 0 while it is incomplete; ProtocolError as soon as a
+        byte cannot belong to one."""
+        cdef const unsigned char *p = <const unsigned char *>(self._buf + self._start)
+        cdef Py_ssize_t have = self._end - self._start, size, i
+        cdef long long value = 0
+        if have == 0:
+            return 0
+        if p[0] != 35 or (have > 1 and not 48 <= p[1] <= 57):  # b"#", a digit
+            raise ProtocolError.block_header(self._peek())
+        if have < 2:
+            return 0
+        size = 2 + p[1] - 48
+        for i in range(2, min(have, size)):
+            if not 48 <= p[i] <= 57:
+                raise ProtocolError.block_header(self._peek())
+            value = value * 10 + (p[i] - 48)
+        if have < size:
+            return 0
+        header[0] = size
+        length[0] = value if size > 2 else -1
+        return 1
 
 cdef bytes _strip(bytes frame, tuple terms):
     """``frame`` without the terminator it ends in (terms: longest first)."""

@@ -8,6 +8,7 @@ it was not built; ``test_backend.py`` fails in that case unless
 
 import importlib
 import importlib.util
+import logging
 import os
 import select
 import socket
@@ -214,3 +215,14 @@ def pair(backend, make_peer):
     server = peer.wait_connection()
     yield backend.Transport(client), client, server
     client.close()
+
+
+@pytest.fixture
+def traffic_trace(caplog):
+    """The traffic trace switched on (and its DEBUG lines captured), then off."""
+    from socs_tcp import _trace
+
+    _trace.trace_traffic(True)
+    caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
+    yield caplog
+    _trace.trace_traffic(False)

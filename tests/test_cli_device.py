@@ -6,41 +6,19 @@ on both backends.
 """
 
 import io
-import os
 import re
-import select
 import signal
 import subprocess
-import sys
 
 import pytest
 
 from socs_tcp.cli import _device, main
 from socs_tcp.cli.shell import Shell
 from socs_tcp.testing import FakeDevice
+from tests.cli import first_line, socs_tcp
 from tests.conftest import BACKENDS, BOUND, IDS
 
 GAUGE = {b"*IDN?": b"ACME,PTC,1.0", b"PR1": b"1.2E-3"}
-
-
-def socs_tcp(*args, backend="python", **kwargs):
-    """Start ``python -m socs_tcp ARGS`` with its output piped."""
-    env = {**os.environ, "SOCS_TCP_BACKEND": backend}
-    return subprocess.Popen(
-        [sys.executable, "-m", "socs_tcp", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        **kwargs,
-    )
-
-
-def first_line(proc):
-    """The first line ``proc`` prints, waiting up to ``BOUND``."""
-    ready, _, _ = select.select([proc.stdout], [], [], BOUND)
-    assert ready, "the process printed nothing in time"
-    return proc.stdout.readline()
 
 
 @pytest.fixture
@@ -97,7 +75,7 @@ def test_emulate_reports_a_bad_dialogue_and_a_port_in_use(tmp_path, capsys):
     assert "scpi_gauge" in capsys.readouterr().err
     with FakeDevice({}) as dev:
         assert main(["emulate", "scpi_gauge", "--port", str(dev.port)]) == 1
-    assert "the port is in use" in capsys.readouterr().err
+    assert "--port 0 for any free one" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -160,40 +138,53 @@ def test_query_refuses_a_bad_address_or_escape(capsys):
     assert "cannot read the escapes in '\\\\x0'" in err
 
 
-def test_shell_sends_lines_and_shows_replies_with_timing(Interface):
-    script = "*IDN?\n:hex\nPR1\n\n:terminator \\n\n*IDN?\n:bogus\n:quit\n"
-    out = io.StringIO()
+def shell_here(iface, script, frame=None, timeout=BOUND):
+    """Run a piped ``Shell`` here on ``script``: ``(status, stdout, stderr)``."""
+    out, err = io.StringIO(), io.StringIO()
+    shell = Shell(
+        iface, frame or _device.Framing(), timeout,
+        stdin=io.StringIO(script), stdout=out, stderr=err,
+    )  # fmt: skip
+    status = shell.cmdloop("not shown: stdin is not a terminal")
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_shell_sends_lines_and_shows_replies(cli):
+    script = "*IDN?\n%hex\nPR1\n\n%terminator \\n\n*IDN?\n%bogus\n%quit\nPR1\n"
     with FakeDevice(GAUGE, terminator=b"\r\n") as dev:
-        with Interface(*dev.address, timeout=BOUND) as iface:
-            shell = Shell(
-                iface, b"\r\n", None, 0.2, stdin=io.StringIO(script), stdout=out
+        iface = _device.open_device(dev.host, dev.port, BOUND)
+        try:
+            status, out, err = shell_here(
+                iface, script, _device.Framing(b"\r\n"), timeout=0.2
             )
-            shell.cmdloop()
+        finally:
+            iface.close()
         assert dev.received == [b"*IDN?", b"PR1"]  # \n alone frames nothing
-    lines = out.getvalue().split(shell.prompt)
-    assert re.fullmatch(r"ACME,PTC,1\.0    \(\d+\.\d ms\)\n", lines[1])
-    assert "hex view" in lines[2]
-    assert re.match(r"0000  31 2e 32 45 2d 33 +\|1\.2E-3\|\n\(6 bytes in ", lines[3])
-    assert lines[4] == ""  # an empty line sends nothing
-    assert "terminator \\n," in lines[5]
-    assert lines[6] == "(no reply within 0.2 s)\n"
-    assert lines[7] == "unknown shell command :bogus; :help lists them\n"
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0] == "ACME,PTC,1.0"
+    assert re.match(r"0000  31 2e 32 45 2d 33 +\|1\.2E-3\|$", lines[1])
+    assert len(lines) == 2  # an empty line sends nothing; %quit leaves
+    notes = err.splitlines()
+    assert "hex view" in notes[0] and "terminator \\n," in notes[1]
+    assert notes[2].endswith("no reply within 0.2 s)")
+    assert notes[3].startswith("error: unknown shell command %bogus; %help lists")
 
 
-def test_shell_shows_unasked_bytes_and_binary_replies_in_hex(Interface):
-    out = io.StringIO()
+def test_shell_shows_unasked_bytes_and_binary_replies_in_hex(cli):
     with FakeDevice({b"B": b"\x01\x02"}, terminator=b"\n") as dev:
-        with Interface(*dev.address, timeout=BOUND) as iface:
-            shell = Shell(iface, stdin=io.StringIO(), stdout=out)
+        iface = _device.open_device(dev.host, dev.port, BOUND)
+        try:
             dev.wait_clients(1)
             dev.send(b"ALARM\n")
-            shell.onecmd(":read")
-            shell.onecmd("B")
-            shell.onecmd("\\x0")
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "(unasked) ALARM\\n"
-    assert lines[1].startswith("0000  01 02 ")
-    assert lines[3].startswith("error: cannot read the escapes in '\\\\x0'")
+            status, out, err = shell_here(iface, "%read\nB\n\\x0\n")
+        finally:
+            iface.close()
+    assert status == 1
+    assert out.startswith("0000  01 02 ")
+    notes = err.splitlines()
+    assert notes[0] == "(unasked) ALARM\\n"
+    assert notes[1].startswith("error: cannot read the escapes in '\\\\x0'")
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=[IDS[b] for b in BACKENDS])
@@ -204,9 +195,8 @@ def test_shell_in_one_process_talks_to_emulate_in_another(emulate, backend):
         stdin=subprocess.PIPE, backend=backend,
     )  # fmt: skip
     try:
-        out, err = shell.communicate("*IDN?\n:hex\nUNI?\n", timeout=BOUND)
+        out, err = shell.communicate("*IDN?\n%hex\nUNI?\n", timeout=BOUND)
     finally:
         shell.kill()
-    assert (shell.returncode, err) == (0, "")
-    assert "ACME,PG-105,SN1234,1.0    (" in out
-    assert "0000  4d 42 41 52 " in out
+    assert shell.returncode == 0, err
+    assert out.startswith("ACME,PG-105,SN1234,1.0\n0000  4d 42 41 52 ")

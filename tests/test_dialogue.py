@@ -97,7 +97,13 @@ def test_mistakes_name_the_file_the_line_and_the_fix(tmp_path, text, line, messa
         text = text[text.index(part) + len(part) :]
 
 
-def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(tmp_path):
+def query_all(dev, commands, Interface):
+    """Each command's reply, over one connection of the backend under test."""
+    with Interface(*dev.address, timeout=BOUND) as iface:
+        return [iface.query(command) for command in commands]
+
+
+def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(tmp_path, Interface):
     path = write(
         tmp_path,
         """
@@ -106,6 +112,133 @@ def test_a_regex_entry_serves_its_replies_in_turn_filling_groups(tmp_path):
         replies = ["a{1}", "b{1}"]
         """,
     )
-    ((pattern, reply),) = load_dialogue(path).responses.items()
-    served = [reply(b"N3", pattern.fullmatch(b"N3")) for _ in range(3)]
-    assert served == [b"a3", b"b3", b"b3"]
+    with load_dialogue(path).device() as dev:
+        assert query_all(dev, [b"N3"] * 3, Interface) == [b"a3", b"b3", b"b3"]
+
+
+def test_each_device_from_one_dialogue_counts_its_own_turns(tmp_path, Interface):
+    path = write(
+        tmp_path,
+        """
+        [[responses]]
+        match = 'CH(\\d)\\?'
+        replies = ["{1}:0", "{1}:1"]
+        [[responses]]
+        command = "N?"
+        replies = ["0", "1"]
+        """,
+    )
+    dialogue = load_dialogue(path)
+    for _ in range(2):  # the second device starts from the first turn again
+        with dialogue.device() as dev:
+            commands = [b"CH1?", b"CH1?", b"N?", b"N?"]
+            assert query_all(dev, commands, Interface) == [b"1:0", b"1:1", b"0", b"1"]
+
+
+def test_duplicate_entries_are_kept_in_order_and_the_first_answers(tmp_path, Interface):
+    path = write(
+        tmp_path,
+        """
+        [[responses]]
+        command = "A"
+        reply = "first"
+        [[responses]]
+        match = 'B'
+        reply = "first b"
+        [[responses]]
+        command = "A"
+        reply = "second"
+        [[responses]]
+        match = 'B'
+        reply = "second b"
+        """,
+    )
+    dialogue = load_dialogue(path)
+    assert [reply for _, reply in dialogue.responses] == [
+        b"first",
+        dialogue.responses[1][1],
+        b"second",
+        dialogue.responses[3][1],
+    ]
+    with dialogue.device() as dev:
+        assert query_all(dev, [b"A", b"B"], Interface) == [b"first", b"first b"]
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (
+            '# a gauge\n[responses]\ncommand = "A"\nreply = "a"\n',
+            2,
+            "responses must be [[responses]] entries",
+        ),
+        ('# a gauge\n\n[[device]]\nname = "x"\n', 3, "device must be a [device]"),
+        (
+            '[[responses]]\ncommand = "A"\nreply = "a"\n\n[device.name]\nx = 1\n',
+            5,
+            "name must be a string",
+        ),
+        (
+            '# a gauge\nresponses = [\n  { command = "A", reply = "a" },\n'
+            '  { command = "B", reply = 5 },\n]\n',
+            4,
+            "reply must be a string",
+        ),
+        ('# a gauge\nresponses = ["A", "B"]\n', 2, "entry must be a table, not str"),
+        (
+            '[[responses]]\ncommand = "A"\n[responses.reply]\nx = 1\n',
+            3,
+            "reply must be a string, not dict",
+        ),
+        (
+            '[[responses]]\ncommand = "A"\nreply = "a"\n[responses.x]\ny = 1\n',
+            4,
+            "unknown key 'x' in [[responses]]",
+        ),
+        ('[[responses]]\ncommand = "A"\nreply = "a"\ndelay = -1\n', 4, "delay"),
+    ],
+)
+def test_structure_mistakes_are_reported_on_their_line(tmp_path, text, line, message):
+    path = tmp_path / "device.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DialogueError) as raised:
+        load_dialogue(path)
+    assert str(raised.value).startswith(f"{path}:{line}: ")
+    assert message in str(raised.value)
+
+
+def test_a_file_that_is_not_utf8_names_its_line_and_the_fix(tmp_path):
+    path = tmp_path / "device.toml"
+    path.write_bytes(b'[[responses]]\ncommand = "A"\nreply = "caf\xe9"\n')
+    with pytest.raises(DialogueError) as raised:
+        load_dialogue(path)
+    text = str(raised.value)
+    assert text.startswith(f"{path}:3: byte 0xe9 at column 13 is not UTF-8")
+    assert "save the file as UTF-8" in text
+
+
+def test_load_dialogue_is_importable_from_the_testing_package():
+    from socs_tcp import testing
+
+    assert testing.load_dialogue is load_dialogue
+    assert testing.DialogueError is DialogueError
+
+
+def test_delay_and_hex_lists_from_a_file(tmp_path, Interface):
+    import time
+
+    path = write(
+        tmp_path,
+        """
+        [device]
+        terminator = "\\n"
+        [[responses]]
+        command = "MEAS?"
+        hex = ["31", "32"]
+        delay = 0.3
+        """,
+    )
+    with load_dialogue(path).device() as dev:
+        began = time.monotonic()
+        assert query_all(dev, [b"MEAS?", b"MEAS?"], Interface) == [b"1", b"2"]
+        assert time.monotonic() - began >= 0.55

@@ -228,10 +228,12 @@ def test_query_checks_every_argument_before_sending(Interface, fake_device):
 # -- pacing -------------------------------------------------------------------
 
 
-def test_send_interval_spaces_the_starts_of_sends(Interface, fake_device, caplog):
+def test_send_interval_spaces_the_starts_of_sends(
+    Interface, fake_device, traffic_trace
+):
     # The trace line is logged as each send starts: the client's own clock,
     # not the device's thread, which a busy machine can run late.
-    caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
+    caplog = traffic_trace
     dev = fake_device(ECHO)
     with Interface(*dev.address, TIMEOUT, send_interval=0.1) as iface:
         for n in range(6):
@@ -343,9 +345,9 @@ def test_traffic_trace_is_off_by_default(Interface, fake_device, caplog):
 
 
 def test_traffic_trace_shows_text_escaped_binary_in_hex_and_cuts(
-    Interface, fake_device, caplog
+    Interface, fake_device, traffic_trace
 ):
-    caplog.set_level(logging.DEBUG, logger="socs_tcp.traffic")
+    caplog = traffic_trace
     dev = fake_device(ECHO)
     label = f"{dev.host}:{dev.port}"
     with Interface(*dev.address, TIMEOUT) as iface:

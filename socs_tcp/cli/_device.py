@@ -1,22 +1,31 @@
-"""What ``query`` and ``shell`` share: options, connecting, escapes, reading a reply."""
+"""What ``query`` and ``shell`` share: options, connecting, one exchange, messages."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import select
 import sys
+import time
 
 from socs_tcp import TCPInterface
+from socs_tcp._limits import DEFAULT_MAX_SIZE
 from socs_tcp._trace import _TEXT
+from socs_tcp.cli._args import address, count, escapes, format_address, seconds
+from socs_tcp.cli._args import unescape as unescape
+from socs_tcp.errors import FrameTooLong, TransportError, TransportTimeout
 
 __all__ = [
+    "Framing",
+    "add_device_arguments",
     "address",
     "arrived",
-    "add_device_arguments",
-    "open_device",
+    "ask",
     "escapes",
+    "explain",
     "is_binary",
-    "read_reply",
+    "open_device",
     "render",
     "unescape",
 ]
@@ -24,72 +33,70 @@ __all__ = [
 #: Seconds of silence that end a reply read without a terminator.
 QUIET = 0.1
 
+#: Line ends a hint may suggest, tried in this order.
+_LINE_ENDS = (b"\r\n", b"\n\r", b"\r", b"\n")
 
-def address(text: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (``[::1]:5025`` for IPv6) for argparse.
 
-    Parameters
+@dataclasses.dataclass
+class Framing:
+    """How commands are sent and replies read.
+
+    Attributes
     ----------
-    text : str
-        The argument.
-
-    Returns
-    -------
-    tuple of (str, int)
-        Host and port.
+    terminator : bytes
+        Appended to each command; also what ends a reply unless ``reply``
+        says otherwise. Empty, with no ``reply``: a reply is what arrives
+        until the device falls quiet.
+    reply : bytes or None
+        What ends a reply, if not ``terminator``.
+    size : int or None
+        Read replies of exactly this many bytes instead.
+    max_size : int
+        Longest reply read until the device falls quiet.
     """
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not HOST:PORT; write e.g. 192.168.1.20:5025 or [::1]:5025"
+
+    terminator: bytes = b"\n"
+    reply: bytes | None = None
+    size: int | None = None
+    max_size: int = DEFAULT_MAX_SIZE
+
+    @property
+    def ends(self) -> bytes:
+        """What ends a reply; empty when the device's silence does."""
+        return self.terminator if self.reply is None else self.reply
+
+    def describe(self) -> str:
+        """The framing in a few words.
+
+        Returns
+        -------
+        str
+            Terminator and how a reply ends.
+        """
+        if self.size is not None:
+            ends = f"after {self.size} bytes"
+        else:
+            ends = render(self.ends, False) or f"when quiet for {QUIET:g} s"
+        return (
+            f"terminator {render(self.terminator, False) or 'none'}, reply ends {ends}"
         )
-    return host, int(port)
 
 
-def unescape(text: str) -> bytes:
-    """Turn ``\\r``, ``\\n``, ``\\t``, ``\\xNN`` and ``\\\\`` into bytes.
+@dataclasses.dataclass
+class Reply:
+    """A reply, and why it was cut short if it was.
 
-    Other characters are encoded as UTF-8.
-
-    Parameters
+    Attributes
     ----------
-    text : str
-        What was typed.
-
-    Returns
-    -------
-    bytes
-        The bytes to send.
+    data : bytes
+        The reply, without its terminator; empty if the device closed the
+        connection instead.
+    cut : str or None
+        Why the read stopped before the device fell quiet, as a clause.
     """
-    try:
-        decoded = text.encode("utf-8").decode("unicode_escape")
-        return decoded.encode("latin-1")
-    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
-        raise ValueError(
-            f"cannot read the escapes in {text!r} ({exc.reason}); write bytes as "
-            f"\\xNN, line ends as \\r and \\n, a backslash as \\\\"
-        ) from None
 
-
-def escapes(argument: str) -> bytes:
-    """``unescape`` for argparse: a bad escape is a usage error.
-
-    Parameters
-    ----------
-    argument : str
-        The argument.
-
-    Returns
-    -------
-    bytes
-        The bytes it stands for.
-    """
-    try:
-        return unescape(argument)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    data: bytes
+    cut: str | None = None
 
 
 def is_binary(data: bytes) -> bool:
@@ -133,6 +140,17 @@ def render(data: bytes, hex_view: bool) -> str:
     return "\n".join(lines)
 
 
+class _LastWarning(logging.Handler):
+    """Keeps the text of the last warning ``socs_tcp`` logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.text = "connection not established"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text = record.getMessage()
+
+
 def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
     """Connect to ``host:port``; print why and return None if it fails.
 
@@ -146,12 +164,22 @@ def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
     Returns
     -------
     TCPInterface or None
-        The connected interface.
+        The connected interface. Its ``write_terminator`` is empty: the
+        caller's :class:`Framing` adds the terminator.
     """
-    iface = TCPInterface(host, port, timeout)
+    # The reason a connection failed is what the interface's warning says.
+    last = _LastWarning()
+    logger = logging.getLogger("socs_tcp")
+    logger.addHandler(last)
+    try:
+        cls = type("CLIInterface", (TCPInterface,), {"write_terminator": b""})
+        iface: TCPInterface = cls(host, port, timeout)
+    finally:
+        logger.removeHandler(last)
     if iface.comm is None:
-        why = iface._health.error  # what its warning said, without the device
-        print(f"error: cannot connect to {host}:{port}: {why}", file=sys.stderr)
+        label = format_address(host, port)
+        why = last.text.removeprefix(f"{label}: ")
+        print(f"error: cannot connect to {label}: {why}", file=sys.stderr)
         return None
     return iface
 
@@ -182,51 +210,101 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=2.0,
         metavar="S",
-        help="seconds to wait for the connection and each reply (default 2)",
+        help="seconds to wait for the connection and each reply, above 0 "
+        "(default 2); also the most a reply read until quiet may take",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=count,
+        default=DEFAULT_MAX_SIZE,
+        metavar="N",
+        help="longest reply read until quiet, in bytes (default 1 MiB)",
     )
     parser.add_argument("--hex", action="store_true", help="show replies in hex")
 
 
-def read_reply(
-    iface: TCPInterface, terminator: bytes, size: int | None, timeout: float
-) -> bytes:
-    """Read one reply: to the terminator, ``size`` bytes, or until quiet.
+def framing(args: argparse.Namespace) -> Framing:
+    """The :class:`Framing` the parsed options describe.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options added by :func:`add_device_arguments` (and ``size``, if the
+        command has it).
+
+    Returns
+    -------
+    Framing
+        How to send and read.
+    """
+    return Framing(
+        args.terminator,
+        args.reply_terminator,
+        getattr(args, "size", None),
+        args.max_size,
+    )
+
+
+def ask(iface: TCPInterface, command: bytes, frame: Framing, timeout: float) -> Reply:
+    """Send ``command`` and read its own reply.
+
+    With a reply terminator this is :meth:`TCPInterface.query`, which never
+    returns the reply to an earlier command. Otherwise stale input is
+    discarded first, then the reply is read by size or until quiet.
 
     Parameters
     ----------
     iface : TCPInterface
-        The connection.
-    terminator : bytes
-        What ends the reply; empty for binary replies.
-    size : int or None
-        Read exactly this many bytes (binary protocols).
+        The connection, from :func:`open_device`.
+    command : bytes
+        The command, without terminator.
+    frame : Framing
+        How to send and read.
     timeout : float
-        Seconds to wait for the reply.
+        Seconds to wait for the reply; a reply read until quiet takes no
+        longer than this either.
 
     Returns
     -------
-    bytes
-        The reply, terminator included.
+    Reply
+        The reply.
 
     Raises
     ------
     ConnectionError
         No reply in time, or the connection failed.
     """
-    if size is not None:
-        return iface.recv_exactly(size, timeout=timeout)
-    if terminator:
-        return iface.recv_until(terminator, timeout=timeout)
-    reply = _recv_within(iface, timeout)  # TransportTimeout if nothing comes
-    while reply and arrived(iface, QUIET):  # then all that follows until quiet
-        more = iface.recv(65536)
+    message = command + frame.terminator
+    if frame.size is None and frame.ends:
+        return Reply(iface.query(message, terminator=frame.ends, timeout=timeout))
+    iface.clear()
+    iface.send(message)
+    if frame.size is not None:
+        return Reply(iface.recv_exactly(frame.size, timeout=timeout))
+    return _until_quiet(iface, timeout, frame.max_size)
+
+
+def _until_quiet(iface: TCPInterface, timeout: float, limit: int) -> Reply:
+    """What arrives until ``QUIET`` s of silence, within ``timeout`` and ``limit``."""
+    deadline = time.monotonic() + timeout
+    if not arrived(iface, timeout):
+        raise TransportTimeout.expired(timeout)
+    reply = b""
+    late = f"the device was not quiet for {QUIET:g} s within {timeout:g} s (--timeout)"
+    while len(reply) < limit:
+        more = iface.recv(limit - len(reply))
         if not more:
-            break
+            return Reply(reply)
         reply += more
-    return reply
+        wait = min(QUIET, deadline - time.monotonic())
+        if wait <= 0:
+            return Reply(reply, late)
+        if not arrived(iface, wait):
+            return Reply(reply, None if wait == QUIET else late)
+    return Reply(reply, f"it reached {limit} bytes (--max-size)")
 
 
 def arrived(iface: TCPInterface, wait: float) -> bool:
@@ -250,11 +328,39 @@ def arrived(iface: TCPInterface, wait: float) -> bool:
     return comm is not None and bool(select.select([comm], [], [], wait)[0])
 
 
-def _recv_within(iface: TCPInterface, timeout: float) -> bytes:
-    """One ``recv()`` that waits ``timeout`` seconds at most."""
-    saved = iface.timeout
-    iface.timeout = timeout
-    try:
-        return iface.recv(65536)
-    finally:
-        iface.timeout = saved
+def explain(exc: TransportError, frame: Framing, option: str) -> str:
+    """Say why no reply came, with what did arrive and what to try.
+
+    Parameters
+    ----------
+    exc : TransportError
+        What the interface raised.
+    frame : Framing
+        How the reply was read.
+    option : str
+        How the user sets the reply terminator: ``--reply-terminator`` on
+        the command line, ``%reply`` in the shell.
+
+    Returns
+    -------
+    str
+        One line.
+    """
+    if isinstance(exc, FrameTooLong):
+        ends = render(frame.ends, False)
+        return (
+            f"no {ends} in the first {len(exc.partial)} bytes of the reply; "
+            f"is the reply terminator right? ({option} T, or --terminator '' "
+            "to read until the device is quiet)"
+        )
+    text = str(exc)
+    if not exc.partial or not isinstance(exc, TransportTimeout):
+        return text
+    shown = render(exc.partial[:200], False) + ("..." if len(exc.partial) > 200 else "")
+    text += f"; arrived: '{shown}'"
+    seen = next((end for end in _LINE_ENDS if end in exc.partial), None)
+    if seen is not None and seen != frame.ends:
+        end = render(seen, False)
+        return f"{text}; does the reply end in {end}? try {option} '{end}'"
+    ends = render(frame.ends, False)
+    return f"{text}; is the reply terminator {ends} right? ({option} T)"

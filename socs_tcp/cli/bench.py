@@ -8,11 +8,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from socs_tcp.bench import run as bench
 from socs_tcp.bench import workloads
+from socs_tcp.cli import _args
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -34,7 +37,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="WORKLOAD",
         help=f"repeatable or comma-separated: {names}",
     )
-    parser.add_argument("--repeats", type=int, metavar="N", help="runs per cell")
+    parser.add_argument(
+        "--repeats", type=_args.count, metavar="N", help="runs per cell (1 or more)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     parser.add_argument(
         "--plot", metavar="PATH.png", help="also draw a chart (needs matplotlib)"
@@ -48,27 +53,48 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _unwritable(option: str, path: str | None) -> str | None:
+    """Why ``path`` cannot be written, in one line; None if it can."""
+    if path is None:
+        return None
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        return f"{option} {path} is a directory; give a file name"
+    if not folder.is_dir():
+        return f"{option} {path}: there is no directory {folder}; create it first"
+    if not os.access(folder, os.W_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        return f"{option} {path}: not allowed to write there; give another path"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark; return 1 if a cell failed, 2 for bad arguments."""
+    """Run the benchmark; return 1 if a cell failed, 2 for bad arguments.
+
+    Every argument, and where the results go, is checked before the run.
+    """
     try:
         chosen = workloads.select(
             n.strip() for v in args.only for n in v.split(",") if n.strip()
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _args.usage_error(str(exc))
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        why = _unwritable(option, path)
+        if why is not None:
+            return _args.usage_error(why)
     if args.plot:
         try:
             import matplotlib  # noqa: F401 -- fail now, not after the run
         except ImportError:
-            print(
-                "error: --plot needs matplotlib: pip install 'socs-tcp[plot]'",
-                file=sys.stderr,
+            return _args.usage_error(
+                "--plot needs matplotlib: pip install 'socs-tcp[plot]'"
             )
-            return 2
     scale = workloads.QUICK if args.quick else workloads.DEFAULT
     if args.repeats:
-        scale = dataclasses.replace(scale, repeats=max(1, args.repeats))
+        scale = dataclasses.replace(scale, repeats=args.repeats)
     try:
         results = bench.run(
             chosen,
@@ -78,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return _args.INTERRUPTED
     print(bench.table(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:

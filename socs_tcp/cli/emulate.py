@@ -7,6 +7,7 @@ read it), then with ``-v`` every exchange, until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from socs_tcp.cli import _args
 from socs_tcp.testing.dialogue import DialogueError, load_dialogue, shipped_dialogues
 
 
@@ -41,7 +43,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     emulate.add_argument("dialogue", metavar="DIALOGUE")
     emulate.add_argument(
-        "--port", type=int, help="port to listen on (default: the file's, else free)"
+        "--port",
+        type=_args.listen_port,
+        metavar="N",
+        help="port to listen on, 0 for any free one (default: the file's, else "
+        "any free one)",
     )
     emulate.add_argument(
         "--host", help="address to listen on (default: the file's, else 127.0.0.1)"
@@ -80,14 +86,15 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 after Ctrl-C, 1 if it cannot serve, 2 for a bad dialogue.
+        0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 for a bad dialogue.
     """
     try:
         dialogue = load_dialogue(_path(args.dialogue))
     except (DialogueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    overrides = {k: v for k, v in (("port", args.port), ("host", args.host)) if v}
+        return _args.usage_error(str(exc))
+    overrides = {
+        k: v for k, v in (("port", args.port), ("host", args.host)) if v is not None
+    }
     if args.verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
@@ -99,14 +106,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = dialogue.device(**overrides)
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if exc.errno == errno.EADDRINUSE:
+            settings = {**dialogue.options, **overrides}
+            where = _args.format_address(
+                settings.get("host", "127.0.0.1"), settings.get("port", 0)
+            )
+            print(
+                f"error: cannot listen on {where}: the port is in use by another "
+                "program; choose another with --port N, or --port 0 for any free one",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return _args.FAILED
     for signum in (signal.SIGINT, signal.SIGTERM):  # also where SIGINT is ignored
         signal.signal(signum, _stop)
-    host, port = device.address
-    shown = f"[{host}]" if ":" in host else host
+    where = _args.format_address(*device.address)
     print(
-        f"serving {device.name} ({dialogue.path}) on {shown}:{port}; Ctrl-C to stop",
+        f"serving {device.name} ({dialogue.path}) on {where}; Ctrl-C to stop",
         flush=True,
     )
     try:
@@ -120,4 +137,4 @@ def run(args: argparse.Namespace) -> int:
         f"{len(device.received)} commands",
         flush=True,
     )
-    return 0
+    return _args.OK

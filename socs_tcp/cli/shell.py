@@ -1,81 +1,118 @@
 """``python -m socs_tcp shell HOST:PORT``: an interactive terminal for a device.
 
 Each line typed is sent with the terminator; the reply is shown with the
-time it took. Line editing and history come from ``readline`` where Python
-has it. Lines starting with ``:`` are for the shell itself (``:help``).
+time it took. Every command goes through :meth:`TCPInterface.query`, so a
+reply that comes too late is never shown as the next command's. Line editing
+and history come from ``readline`` where Python has it.
+
+The shell's own commands start with ``%`` and a lower-case word (``%help``);
+every other line, ``:MEAS:VOLT?`` or ``%01#RCS`` included, is sent, and
+``%send LINE`` sends any line as typed. Ctrl-C cancels the line being typed
+or the wait for a reply; Ctrl-D (or ``%quit``) leaves.
+
+With stdin not a terminal (``printf 'PR1\\n' | ... shell``) there are no
+prompts: stdout carries the replies alone, everything else goes to stderr,
+and Ctrl-C stops the shell.
 """
 
 from __future__ import annotations
 
 import argparse
-import cmd
+import logging
 import os
+import re
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import IO, Any
 
-from socs_tcp import TCPInterface, TransportTimeout
-from socs_tcp.cli import _device
+from socs_tcp import TCPInterface
+from socs_tcp.cli import _args, _device
+from socs_tcp.errors import TransportError
 
 #: Where the history of commands is kept between sessions.
 HISTORY = Path("~/.socs_tcp_history")
 
-HELP = """\
-Type a command to send it; escapes: \\r \\n \\t \\xNN \\\\.
-Shell commands:
-  :hex               show replies as a hex dump
-  :text              show replies as text (binary ones still in hex)
-  :terminator T      appended to commands, and what ends a reply ('' for none)
-  :reply T           what ends a reply, if not the terminator
-  :timeout S         seconds to wait for a reply
-  :read              show what the device sent unasked
-  :help              this text
-  :quit              leave (or Ctrl-D)"""
+#: What starts the shell's own commands: no instrument command is ``%``
+#: followed by a lower-case word (and ``%send`` sends one that is).
+PREFIX = "%"
+_OWN = re.compile(r"%([a-z]+)(?:\s+(.*))?\Z", re.DOTALL)
+
+HELP = f"""\
+Type a command to send it; escapes: {_args.ESCAPES_HELP}.
+Lines that start with % and a lower-case word are the shell's own commands;
+every other line is sent as typed.
+  %send LINE         send LINE as typed, whatever it starts with
+  %hex               show replies as a hex dump
+  %text              show replies as text (binary ones still in hex)
+  %terminator T      appended to commands, and what ends a reply ('' for none)
+  %reply T           what ends a reply, if not the terminator ('' to reset)
+  %timeout S         seconds to wait for a reply (above 0)
+  %read              show what the device sent unasked
+  %help              this text
+  %quit              leave (or Ctrl-D)
+Ctrl-C cancels the line, or the wait for a reply.
+Exit status: 0 if every command got its reply, 1 if any did not (or a line
+was refused), 130 after Ctrl-C when stdin is not a terminal."""
 
 
-class Shell(cmd.Cmd):
+class _Notes(logging.Handler):
+    """Shows the library's INFO and WARNING lines (a reconnection, a late
+    reply discarded) where the shell shows its own notes."""
+
+    def __init__(self, shell: Shell) -> None:
+        super().__init__(logging.INFO)
+        self.shell = shell
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.shell.note(f"({record.getMessage()})")
+
+
+class Shell:
     """The terminal: one device, one connection, replies with their timing.
 
     Parameters
     ----------
     iface : TCPInterface
-        The connection to the device.
-    terminator : bytes
-        Appended to each command; also what ends a reply unless ``reply``
-        says otherwise. Empty: the reply is what arrives until the device
-        falls quiet.
-    reply : bytes or None
-        What ends a reply, if not ``terminator``.
+        The connection to the device, from :func:`_device.open_device`.
+    frame : Framing
+        How commands are sent and replies read; the shell changes it.
     timeout : float
         Seconds to wait for each reply.
     hex_view : bool
         Show every reply as a hex dump.
-    stdin, stdout : file, optional
-        Where lines come from and output goes (default: the terminal).
+    stdin, stdout, stderr : file, optional
+        Where lines come from, replies go, and notes go when ``stdin`` is
+        not a terminal (default: the process's).
     """
 
     def __init__(
         self,
         iface: TCPInterface,
-        terminator: bytes = b"\n",
-        reply: bytes | None = None,
+        frame: _device.Framing,
         timeout: float = 2.0,
         hex_view: bool = False,
         stdin: IO[str] | None = None,
         stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
     ) -> None:
-        super().__init__(stdin=stdin, stdout=stdout)
-        self.use_rawinput = stdin is None
         self.iface = iface
-        self.terminator = terminator
-        self.reply = reply
+        self.frame = frame
         self.timeout = timeout
         self.hex_view = hex_view
-        self.prompt = f"{iface.ip_address}:{iface.port}> "
+        self.stdin = sys.stdin if stdin is None else stdin
+        self.stdout = sys.stdout if stdout is None else stdout
+        self.interactive = self.stdin.isatty()
+        self.notes = self.stdout if self.interactive else (stderr or sys.stderr)
+        self.prompt = f"{_args.format_address(iface.ip_address, iface.port)}> "
+        self.failed = 0  # lines that got no reply, or were refused
+        self.owed = False  # the last command's reply never came
+
+    # -- output ----------------------------------------------------------
 
     def say(self, text: str) -> None:
-        """Write a line of output.
+        """Write a reply to stdout.
 
         Parameters
         ----------
@@ -85,18 +122,96 @@ class Shell(cmd.Cmd):
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
-    def emptyline(self) -> bool:
-        """Do nothing for an empty line (``cmd`` would repeat the last one).
+    def note(self, text: str) -> None:
+        """Write anything but a reply: to stdout at a terminal, else stderr.
+
+        Parameters
+        ----------
+        text : str
+            The line.
+        """
+        self.notes.write(text + "\n")
+        self.notes.flush()
+
+    def refuse(self, text: str) -> bool:
+        """Note an error in a line, and count it.
+
+        Parameters
+        ----------
+        text : str
+            What is wrong and what to type.
 
         Returns
         -------
         bool
             False: keep going.
         """
+        self.failed += 1
+        self.note(f"error: {text}")
         return False
 
+    # -- the loop --------------------------------------------------------
+
+    def cmdloop(self, intro: str | None = None) -> int:
+        """Read and run lines until Ctrl-D or ``%quit``; return the exit status.
+
+        Parameters
+        ----------
+        intro : str, optional
+            Shown first, at a terminal only.
+
+        Returns
+        -------
+        int
+            0 if every command got its reply, else 1.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Ctrl-C, when stdin is not a terminal.
+        """
+        if intro and self.interactive:
+            self.note(intro)
+        notes = _Notes(self)
+        logger = logging.getLogger("socs_tcp")
+        level = logger.level
+        logger.addHandler(notes)
+        logger.setLevel(logging.INFO)
+        try:
+            while True:
+                try:
+                    line = self.readline()
+                    if line is None or self.onecmd(line):
+                        break
+                except KeyboardInterrupt:
+                    if not self.interactive:
+                        raise
+                    _drop_typed_line()
+                    self.note("")  # a new line after ^C, then the prompt
+        finally:
+            logger.removeHandler(notes)
+            logger.setLevel(level)
+        return _args.FAILED if self.failed else _args.OK
+
+    def readline(self) -> str | None:
+        """The next line, or None at the end of input (Ctrl-D).
+
+        Returns
+        -------
+        str or None
+            The line, without its line end.
+        """
+        if self.interactive and self.stdin is sys.stdin:
+            try:
+                return input(self.prompt)
+            except EOFError:
+                self.note("")
+                return None
+        line = self.stdin.readline()
+        return line.rstrip("\r\n") if line else None
+
     def onecmd(self, line: str) -> bool:
-        """Send ``line`` to the device, or run a ``:`` shell command.
+        """Send ``line`` to the device, or run a ``%`` shell command.
 
         Parameters
         ----------
@@ -109,53 +224,87 @@ class Shell(cmd.Cmd):
             True to leave the shell.
         """
         line = line.rstrip("\r\n")
-        if line == "EOF":
-            self.say("")
-            return True
-        if not line.strip():
-            return False
-        if line.startswith(":"):
-            return self.meta(line[1:].strip())
-        try:
-            command = _device.unescape(line)
-        except ValueError as exc:
-            self.say(f"error: {exc}")
-            return False
-        self.show_unasked()
-        self.exchange(command)
+        own = _OWN.match(line)
+        if own:
+            return self.meta(own.group(1), (own.group(2) or "").strip())
+        if line.strip():
+            self.send(line)
         return False
 
-    def exchange(self, command: bytes) -> None:
-        """Send one command and show the reply and how long it took.
+    def send(self, line: str) -> None:
+        """Send a typed line (escapes decoded) and show the reply.
+
+        Parameters
+        ----------
+        line : str
+            The command as typed, without terminator.
+        """
+        try:
+            command = _args.unescape(line)
+        except ValueError as exc:
+            self.refuse(str(exc))
+            return
+        if not self.exchange(command):
+            self.failed += 1
+
+    def exchange(self, command: bytes) -> bool:
+        """Send one command and show its reply and how long it took.
 
         Parameters
         ----------
         command : bytes
             The command, without terminator.
+
+        Returns
+        -------
+        bool
+            Whether the reply came.
         """
-        ends = self.terminator if self.reply is None else self.reply
+        if not self.owed:  # else query() settles the late reply itself
+            self.show_unasked()
         began = time.perf_counter()
+        self.owed = True  # until the reply is shown; also after Ctrl-C
         try:
-            self.iface.send(command + self.terminator)
-            reply = _device.read_reply(self.iface, ends, None, self.timeout)
-        except TransportTimeout:
-            self.say(f"(no reply within {self.timeout:g} s)")
-            return
+            reply = _device.ask(self.iface, command, self.frame, self.timeout)
+        except KeyboardInterrupt:
+            if not self.interactive:
+                raise
+            self.note("(cancelled)")
+            return False
+        except TransportError as exc:
+            self.note(f"({_device.explain(exc, self.frame, '%reply')})")
+            return False
         except ConnectionError as exc:
-            self.say(f"error: {exc}; the next command reconnects")
-            return
+            self.note(f"(error: {exc}; the next command reconnects)")
+            return False
         took = (time.perf_counter() - began) * 1000
-        if not reply:
-            self.say("(the device closed the connection; the next command reconnects)")
-            return
-        if ends and reply.endswith(ends):
-            reply = reply[: -len(ends)]
-        hex_view = self.hex_view or _device.is_binary(reply)
-        shown = _device.render(reply, hex_view)
-        if hex_view:
-            self.say(f"{shown}\n({len(reply)} bytes in {took:.1f} ms)")
+        if not reply.data:
+            self.note("(the device closed the connection; the next command reconnects)")
+            return False
+        self.owed = False
+        self.show(reply, took)
+        return True
+
+    def show(self, reply: _device.Reply, took: float) -> None:
+        """Show a reply; with its timing at a terminal.
+
+        Parameters
+        ----------
+        reply : Reply
+            The reply.
+        took : float
+            Milliseconds from sending to the end of the reply.
+        """
+        hex_view = self.hex_view or _device.is_binary(reply.data)
+        shown = _device.render(reply.data, hex_view)
+        if not self.interactive:
+            self.say(shown)
+        elif hex_view:
+            self.say(f"{shown}\n({len(reply.data)} bytes in {took:.1f} ms)")
         else:
             self.say(f"{shown}    ({took:.1f} ms)")
+        if reply.cut:
+            self.note(f"(cut short: {reply.cut})")
 
     def show_unasked(self) -> None:
         """Show bytes that arrived while no command was waiting."""
@@ -170,23 +319,27 @@ class Shell(cmd.Cmd):
             pass  # the next command says so
         if unasked:
             hex_view = self.hex_view or _device.is_binary(unasked)
-            self.say(f"(unasked) {_device.render(unasked, hex_view)}")
+            self.note(f"(unasked) {_device.render(unasked, hex_view)}")
 
-    def meta(self, line: str) -> bool:
-        """Run a shell command (the text after ``:``).
+    def meta(self, name: str, value: str) -> bool:
+        """Run a shell command.
 
         Parameters
         ----------
-        line : str
-            The command and its argument.
+        name : str
+            The word after ``%``.
+        value : str
+            The rest of the line.
 
         Returns
         -------
         bool
             True to leave the shell.
         """
-        name, _, value = line.partition(" ")
-        value = value.strip()
+        if name == "send":
+            if value:
+                self.send(value)
+            return False
         if value[:1] == value[-1:] and value[:1] in ("'", '"') and len(value) >= 2:
             value = value[1:-1]
         try:
@@ -197,24 +350,25 @@ class Shell(cmd.Cmd):
             elif name == "text":
                 self.hex_view = False
             elif name == "terminator":
-                self.terminator = _device.unescape(value)
+                self.frame.terminator = _args.unescape(value)
             elif name == "reply":
-                self.reply = _device.unescape(value) if value else None
+                self.frame.reply = _args.unescape(value) if value else None
             elif name == "timeout":
-                self.timeout = float(value)
+                self.timeout = _args.parse_seconds(value)
             elif name == "read":
                 self.show_unasked()
                 return False
             elif name == "help":
-                self.say(HELP)
+                self.note(HELP)
                 return False
             else:
-                self.say(f"unknown shell command :{name}; :help lists them")
-                return False
+                return self.refuse(
+                    f"unknown shell command %{name}; %help lists them, and "
+                    f"%send %{name} sends it to the device"
+                )
         except ValueError as exc:
-            self.say(f"error: {exc}")
-            return False
-        self.say(f"({self.settings()})")
+            return self.refuse(str(exc))
+        self.note(f"({self.settings()})")
         return False
 
     def settings(self) -> str:
@@ -225,11 +379,9 @@ class Shell(cmd.Cmd):
         str
             Terminators, timeout and view.
         """
-        reply = self.terminator if self.reply is None else self.reply
         return (
-            f"terminator {_device.render(self.terminator, False) or 'none'}, "
-            f"reply ends {_device.render(reply, False) or 'when quiet'}, "
-            f"timeout {self.timeout:g} s, {'hex' if self.hex_view else 'text'} view"
+            f"{self.frame.describe()}, timeout {self.timeout:g} s, "
+            f"{'hex' if self.hex_view else 'text'} view"
         )
 
 
@@ -250,7 +402,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "shell",
         help="an interactive terminal for a device",
         description="An interactive terminal for a device: type commands, see "
-        "replies and how long they took. :help inside lists its commands.",
+        "replies and how long they took. %%help inside lists its commands. "
+        "Exit status: 0 if every command got its reply, 1 if any did not or "
+        "the device cannot be reached, 2 for a bad command line, 130 after "
+        "Ctrl-C when stdin is not a terminal.",
     )
     _device.add_device_arguments(shell)
     shell.add_argument(
@@ -262,20 +417,37 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return shell
 
 
-def _readline_history(path: str) -> Any:
-    """Load the history into ``readline``; return the module, or None."""
-    if not path or not sys.stdin.isatty():
+def _readline(path: str) -> Any:
+    """At a terminal, line editing from ``readline``, with the history at ``path``.
+
+    Returns the module, or None when stdin is not a terminal or Python has
+    no ``readline``.
+    """
+    if not sys.stdin.isatty():
         return None
     try:
         import readline
     except ImportError:  # pragma: no cover - Python built without readline
         return None
     readline.set_history_length(1000)
-    try:
-        readline.read_history_file(os.path.expanduser(path))
-    except OSError:
-        pass  # no history yet
+    if path:
+        try:
+            readline.read_history_file(os.path.expanduser(path))
+        except OSError:
+            pass  # no history yet
     return readline
+
+
+def _drop_typed_line() -> None:
+    """Drop what the terminal holds of a line not yet entered (after Ctrl-C).
+
+    ``readline`` drops its own line; without it the terminal keeps the
+    characters, and they would start the next line.
+    """
+    try:
+        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
+    except (OSError, ValueError, termios.error):
+        pass  # not a terminal after all
 
 
 def run(args: argparse.Namespace) -> int:
@@ -289,24 +461,24 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 when the user leaves, 1 if the device cannot be reached.
+        0 if every command got its reply, 1 if any did not or the device
+        cannot be reached.
     """
     host, port = args.address
     iface = _device.open_device(host, port, args.timeout)
     if iface is None:
-        return 1
-    shell = Shell(iface, args.terminator, args.reply_terminator, args.timeout, args.hex)
-    readline = _readline_history(args.history)
-    shell.intro = f"connected to {host}:{port} ({shell.settings()}); :help for help"
+        return _args.FAILED
+    shell = Shell(iface, _device.framing(args), args.timeout, args.hex)
+    readline = _readline(args.history)
+    label = _args.format_address(host, port)
     try:
-        shell.cmdloop()
-    except KeyboardInterrupt:
-        print()
+        return shell.cmdloop(
+            f"connected to {label} ({shell.settings()}); %help for help"
+        )
     finally:
         iface.close()
-        if readline is not None:
+        if readline is not None and args.history:
             try:
                 readline.write_history_file(os.path.expanduser(args.history))
             except OSError as exc:
                 print(f"warning: history not saved: {exc}", file=sys.stderr)
-    return 0

@@ -5,10 +5,13 @@ end of a socket pair the other threads write to when they need the loop:
 to stop, or to carry out ``down()``, ``up()``, ``send()`` and ``inject()``.
 Replies, chunks, delays and closes are timers in the same loop, so nothing
 ever sleeps and ``stop()`` returns as soon as the loop sees the wake-up.
+The thread owns every socket and closes them all when its loop ends, however
+it ends (``stop()``, a response that calls ``stop()``, a bug).
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import functools
 import heapq
@@ -19,13 +22,15 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Callable
 
 from socs_tcp.testing.faults import _DROPS, Faults
 from socs_tcp.testing.framing import Framer, by_terminator
-from socs_tcp.testing.responses import Responses, ResponseTable
+from socs_tcp.testing.responses import Key, Reply, Responses, ResponseTable, Value
+from socs_tcp.testing.script import Script
 
 __all__ = ["Event", "FakeDevice"]
 
@@ -36,6 +41,14 @@ _CONTROL_TIMEOUT = 5.0
 _RECV_SIZE = 65536
 #: Bytes of each event a transcript shows.
 _SHOWN = 64
+#: Bytes of each event a transcript keeps (the size is kept in full).
+_KEPT = 4096
+#: Bytes queued to one client above which ``send()`` waits, as a socket's
+#: send buffer makes ``sendall`` wait.
+_SEND_BUFFER = 1 << 20
+#: Events a transcript keeps by default, and lines a report shows.
+HISTORY = 10_000
+SHOWN_EVENTS = 40
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 #: Called with every device started: how the pytest plugin finds the devices
@@ -54,24 +67,34 @@ class Event:
     client : int
         Which connection, numbered from 1 in the order they were accepted.
     kind : str
-        ``"received"`` (a framed command), ``"sent"`` (bytes written),
-        ``"connected"``, ``"closed"`` (by the client), ``"dropped"`` (by the
-        device: a fault, ``down()`` or ``stop()``), or ``"error"`` (a
-        response callable raised; ``data`` holds its message).
+        ``"received"`` (a framed command), ``"sent"`` (bytes queued to the
+        client), ``"connected"``, ``"closed"`` (by the client; the device
+        closes its side once the replies it owes are sent), ``"dropped"``
+        (by the device: a fault, ``down()`` or ``stop()``), or ``"error"``
+        (a response callable, the framer or the script failed; ``data``
+        holds the message).
     data : bytes
-        The command, without its terminator, or the bytes sent.
+        The command, without its terminator, or the bytes sent: the first
+        4096 bytes of it.
+    size : int
+        The length of the whole command or of the bytes sent.
     """
 
     time: float
     client: int
     kind: str
     data: bytes = b""
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
 
     def __str__(self) -> str:
         arrow = {"received": "<-", "sent": "->"}.get(self.kind, "--")
         text = repr(self.data[:_SHOWN]) if self.data or arrow != "--" else ""
-        if len(self.data) > _SHOWN:
-            text += f"... ({len(self.data)} bytes)"
+        if self.size > _SHOWN:
+            text += f"... ({self.size} bytes)"
         line = f"{self.time:9.4f} s  #{self.client} {arrow} {self.kind:<8} {text}"
         return line.rstrip()
 
@@ -82,12 +105,22 @@ class _Client:
     number: int
     active: float
     inbox: bytes = b""
-    outbox: bytearray = field(default_factory=bytearray)
+    #: Bytes owed, as views of the replies (never copied), oldest first.
+    outbox: collections.deque[memoryview] = field(default_factory=collections.deque)
+    queued: int = 0
+    #: Pieces scheduled as timers and not yet queued.
+    owed: int = 0
+    #: When the device is free for this client's next command.
     busy_until: float = 0.0
     replies: int = 0
     held: bytes | None = None
     close_after_flush: str | None = None
+    #: The client closed its sending side (EOF read).
+    eof: bool = False
+    events: int = 0
     open: bool = True
+    #: What a subclass attaches (the proxy's upstream connection).
+    peer: Any = None
 
 
 class FakeDevice:
@@ -96,16 +129,24 @@ class FakeDevice:
     It starts serving when constructed; use it as a context manager, or call
     :meth:`stop`. Any number of clients may connect at once.
 
+    Like an instrument, the device handles one command at a time on each
+    connection: a command's reply starts ``latency`` (plus the reply's own
+    :class:`Reply` delay) after the device is done with the command before
+    it, so five commands sent at once with ``latency=0.2`` are answered
+    over one second. A client that sends and then closes its sending side
+    still gets every reply it is owed before the device closes its side.
+
     Parameters
     ----------
-    responses : dict or callable
+    responses : dict, list of pairs, or callable, optional
         What the device answers. Keys are ``bytes`` commands (without their
         terminator) or compiled ``bytes`` regexes (``fullmatch``); values are
-        ``bytes``, a list of ``bytes`` served in turn (the last repeats), a
-        callable ``(command, match) -> bytes | None`` (``match`` is None for a
-        ``bytes`` key), or None for no reply. Or one callable
+        ``bytes``, a :class:`Reply` (a reply with a delay), a list of those
+        served in turn (the last repeats), a callable
+        ``(command, match) -> bytes | Reply | None`` (``match`` is None for
+        a ``bytes`` key), or None for no reply. Or one callable
         ``command -> bytes | None`` for every command, such as a method of a
-        stateful device object.
+        stateful device object. Leave it out with ``script``.
     terminator : bytes or None
         What ends each command. None: commands are cut by ``framer``.
         Defaults to ``b"\\n"``.
@@ -123,6 +164,19 @@ class FakeDevice:
         The reply to a command no key matches. Defaults to no reply.
     name : str, optional
         A name for logs and the transcript's title.
+    script : list of (command, reply), optional
+        A strict script instead of ``responses``: the commands must come in
+        this order, across all connections; a command out of order or not
+        in the script gets no reply and fails :meth:`stop` with a
+        :class:`~socs_tcp.testing.ScriptError` naming what came and what
+        was expected.
+    script_unused : {"error", "ignore"}
+        Whether steps of the script never used fail :meth:`stop` (the
+        default) or not.
+    history : int
+        How many events :attr:`transcript` (and commands :attr:`received`)
+        keep: the last ones. :attr:`counts` counts them all. Defaults to
+        10000.
     **faults
         Faults active from the start; see :class:`Faults` and :meth:`inject`.
 
@@ -130,18 +184,17 @@ class FakeDevice:
     ----------
     address : tuple of (str, int)
         ``(host, port)`` to connect to.
-    received : list of bytes
-        Every command received so far, terminators stripped, in order.
-    transcript : list of Event
-        Everything that happened, with times.
     errors : list of Exception
-        Exceptions raised by response callables; :meth:`stop` re-raises the
-        first one.
+        Exceptions raised by response callables, the framer or the script;
+        :meth:`stop` re-raises the first one.
+    counts : collections.Counter
+        How many events of each kind happened, ``"received"`` and ``"sent"``
+        included, however many the transcript still holds.
     """
 
     def __init__(
         self,
-        responses: Responses,
+        responses: Responses | None = None,
         *,
         terminator: bytes | None = b"\n",
         reply_terminator: bytes | None = None,
@@ -150,9 +203,25 @@ class FakeDevice:
         framer: Framer | None = None,
         default: bytes | None = None,
         name: str = "FakeDevice",
+        script: Sequence[tuple[Key, Value]] | None = None,
+        script_unused: str = "error",
+        history: int = HISTORY,
         **faults: Any,
     ) -> None:
-        self._table = ResponseTable(responses, default)
+        self._table: ResponseTable | Script
+        if script is not None:
+            if responses is not None:
+                raise TypeError("pass either responses or script, not both")
+            self._table = Script(script, script_unused)
+        elif responses is None:
+            raise TypeError(
+                "FakeDevice needs responses ({b'*IDN?': b'ACME,1'}) or "
+                "script=[(b'*IDN?', b'ACME,1'), ...]"
+            )
+        else:
+            self._table = ResponseTable(responses, default)
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ValueError(f"history must be an int >= 1, not {history!r}")
         if terminator is None:
             if framer is None:
                 raise TypeError(
@@ -178,8 +247,9 @@ class FakeDevice:
         self.name = name
         self._faults = Faults.of(faults)
 
-        self.received: list[bytes] = []
-        self.transcript: list[Event] = []
+        self._received: collections.deque[bytes] = collections.deque(maxlen=history)
+        self._transcript: collections.deque[Event] = collections.deque(maxlen=history)
+        self.counts: collections.Counter[str] = collections.Counter()
         self.errors: list[Exception] = []
         self._connections = 0
         self._clients: dict[socket.socket, _Client] = {}
@@ -188,7 +258,9 @@ class FakeDevice:
         self._changed = threading.Condition()
         self._calls: list[tuple[Callable[[], object], _Call]] = []
         self._calls_lock = threading.Lock()
+        self._wake_lock = threading.Lock()
         self._stopped = False
+        self._finished = False
 
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = self._bind(host, port)
@@ -246,6 +318,19 @@ class FakeDevice:
         """True until :meth:`stop`."""
         return not self._stopped
 
+    @property
+    def received(self) -> list[bytes]:
+        """The commands received (the last ``history`` of them), in order.
+
+        Terminators are stripped. ``counts["received"]`` counts them all.
+        """
+        return list(self._received)
+
+    @property
+    def transcript(self) -> list[Event]:
+        """What happened, with times: the last ``history`` events."""
+        return list(self._transcript)
+
     def inject(self, **faults: Any) -> None:
         """Replace the active faults; with no argument, clear them.
 
@@ -282,25 +367,50 @@ class FakeDevice:
         """Serve again, on the same port, after :meth:`down`."""
         self._call(self._up)
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, timeout: float | None = _CONTROL_TIMEOUT) -> int:
         """Push unsolicited bytes to every open connection, as they are.
+
+        Like ``socket.sendall``, it returns once the bytes fit in what the
+        device may hold for each client (1 MiB): it waits for a client
+        that is not reading.
 
         Parameters
         ----------
         data : bytes
             What to send (no terminator is added).
+        timeout : float or None
+            Seconds to wait for slow clients at most; None waits as long
+            as it takes. Defaults to 5.
 
         Returns
         -------
         int
             How many connections it went to.
+
+        Raises
+        ------
+        TimeoutError
+            A client still had more than 1 MiB to read after ``timeout``
+            (the bytes stay queued to it).
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         payload = bytes(data)
-        result = self._call(lambda: self._broadcast(payload))
-        assert isinstance(result, int)
-        return result
+        clients = self._call(lambda: self._broadcast(payload))
+        assert isinstance(clients, list)
+
+        def fits() -> bool:
+            return self._stopped or all(
+                not c.open or c.queued <= _SEND_BUFFER for c in clients
+            )
+
+        with self._changed:
+            if not self._changed.wait_for(fits, timeout):
+                raise TimeoutError(
+                    f"{self.name}: a client did not read what send() pushed "
+                    f"within {timeout} s"
+                )
+        return len(clients)
 
     def wait_received(self, count: int, timeout: float = 5.0) -> list[bytes]:
         """Wait until at least ``count`` commands were received in all.
@@ -322,8 +432,10 @@ class FakeDevice:
         TimeoutError
             Fewer commands arrived within ``timeout``.
         """
-        self._wait(lambda: len(self.received) >= count, timeout, f"{count} commands")
-        return list(self.received)
+        self._wait(
+            lambda: self.counts["received"] >= count, timeout, f"{count} commands"
+        )
+        return self.received
 
     def wait_clients(self, count: int, timeout: float = 5.0) -> None:
         """Wait until exactly ``count`` connections are open.
@@ -365,8 +477,14 @@ class FakeDevice:
         clients = list(self._clients.values())
         return not self._timers and not any(c.outbox for c in clients)
 
-    def transcript_text(self) -> str:
+    def transcript_text(self, last: int | None = SHOWN_EVENTS) -> str:
         """The transcript, one event per line, for humans.
+
+        Parameters
+        ----------
+        last : int or None
+            Show only the last this many events, after a line counting the
+            rest; None shows every event kept. Defaults to 40.
 
         Returns
         -------
@@ -377,26 +495,41 @@ class FakeDevice:
         title = f"{self.name} on {self.host}:{self.port}"
         if active:
             title += " faults " + ", ".join(f"{k}={v!r}" for k, v in active.items())
-        return "\n".join([title, *(str(event) for event in list(self.transcript))])
+        events = self.transcript
+        lines = [title]
+        total = sum(self.counts.values())
+        shown = events if last is None else events[max(0, len(events) - last) :]
+        if total > len(shown):
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items()))
+            lines.append(
+                f"... {total - len(shown)} earlier events not shown "
+                f"({total} in all: {counts})"
+            )
+        lines.extend(str(event) for event in shown)
+        return "\n".join(lines)
 
     def stop(self, check: bool = True) -> None:
         """Stop serving: close every socket and join the thread.
 
-        Calling it again does nothing.
+        Calling it again does nothing but the check. Called from a response
+        callable, it returns at once and the device stops when the callable
+        returns.
 
         Parameters
         ----------
         check : bool
-            Re-raise the first exception a response callable raised (the
-            device did not reply to that command). Defaults to True.
+            Re-raise the first error recorded: an exception a response
+            callable or the framer raised (the device did not reply to that
+            command), or a :class:`~socs_tcp.testing.ScriptError`. Defaults
+            to True.
         """
-        if not self._stopped:
-            self._stopped = True
-            self._wake()
-            self._thread.join(_CONTROL_TIMEOUT)
-            if self._thread.is_alive():  # pragma: no cover - a bug, not a state
-                raise RuntimeError(f"{self.name}: the device thread did not stop")
-            self._close_all()
+        self._stopped = True
+        if threading.current_thread() is self._thread:
+            return  # the loop closes everything once this command is handled
+        self._wake()
+        self._thread.join(_CONTROL_TIMEOUT)
+        if self._thread.is_alive():  # pragma: no cover - a bug, not a state
+            raise RuntimeError(f"{self.name}: the device thread did not stop")
         if check and self.errors:
             raise self.errors[0]
 
@@ -415,7 +548,7 @@ class FakeDevice:
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"{self.clients} clients"
-        return f"<FakeDevice {self.name} {self.host}:{self.port} {state}>"
+        return f"<{type(self).__name__} {self.name} {self.host}:{self.port} {state}>"
 
     # -- control from other threads -------------------------------------
 
@@ -423,10 +556,10 @@ class FakeDevice:
         """Run ``action`` in the device's thread and return its result."""
         if threading.current_thread() is self._thread:
             return action()
-        if self._stopped:
-            raise RuntimeError(f"{self.name} is stopped")
         call = _Call()
         with self._calls_lock:
+            if self._stopped or self._finished:
+                raise RuntimeError(f"{self.name} is stopped")
             self._calls.append((action, call))
         self._wake()
         if not call.done.wait(_CONTROL_TIMEOUT):
@@ -436,10 +569,13 @@ class FakeDevice:
         return call.result
 
     def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except BlockingIOError:
-            pass  # a wake-up is pending already
+        with self._wake_lock:
+            if self._wake_w.fileno() < 0:
+                return  # the loop has ended
+            try:
+                self._wake_w.send(b"\0")
+            except BlockingIOError:
+                pass  # a wake-up is pending already
 
     def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         with self._changed:
@@ -468,8 +604,10 @@ class FakeDevice:
                         self._drain_wake()
                     elif key.data == "listen":
                         self._accept()
-                    else:
+                    elif isinstance(key.data, _Client):
                         self._serve(key.data, mask)
+                    else:
+                        key.data(mask)
                 self._run_calls()
                 self._run_timers()
                 self._close_idle()
@@ -478,7 +616,7 @@ class FakeDevice:
             self.errors.append(exc)
             self._stopped = True
         finally:
-            self._run_calls()  # answer callers waiting on a stopped device
+            self._shutdown()
 
     def _drain_wake(self) -> None:
         try:
@@ -515,11 +653,18 @@ class FakeDevice:
 
     def _log(self, client: _Client, kind: str, data: bytes = b"") -> None:
         now = time.monotonic() - self._started
-        self.transcript.append(Event(now, client.number, kind, data))
+        event = Event(now, client.number, kind, data[:_KEPT], len(data))
+        self._transcript.append(event)
+        self.counts[kind] += 1
         if data:
-            logger.debug("%s #%d %s %r", self.name, client.number, kind, data)
+            logger.debug("%s #%d %s %r", self.name, client.number, kind, event.data)
         else:
             logger.debug("%s #%d %s", self.name, client.number, kind)
+
+    def _error(self, client: _Client, exc: Exception, what: str) -> None:
+        self.errors.append(exc)
+        self._log(client, "error", str(exc).encode("utf-8", "replace"))
+        logger.error("%s: %s: %s", self.name, what, exc)
 
     # -- connections ------------------------------------------------------
 
@@ -559,57 +704,105 @@ class FakeDevice:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._clients[sock] = client
-            self._selector.register(sock, selectors.EVENT_READ, client)
+            self._interest(client)
+            self._connected(client)
             self._notify()
+
+    def _connected(self, client: _Client) -> None:
+        """A client was accepted (a subclass opens what it needs)."""
+
+    def _interest(self, client: _Client) -> None:
+        """Watch ``client`` for reading until its EOF, for writing while owed."""
+        events = 0 if client.eof else selectors.EVENT_READ
+        if client.outbox:
+            events |= selectors.EVENT_WRITE
+        if events == client.events:
+            return
+        if not client.events:
+            self._selector.register(client.sock, events, client)
+        elif not events:
+            self._selector.unregister(client.sock)
+        else:
+            self._selector.modify(client.sock, events, client)
+        client.events = events
 
     def _serve(self, client: _Client, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush(client)
-        if not client.open or not mask & selectors.EVENT_READ:
+        if not client.open or client.eof or not mask & selectors.EVENT_READ:
             return
         try:
             data = client.sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:
-            data = b""
-        if not data:
+        except OSError:  # a reset: nothing the device sends can arrive
             self._drop(client, None)
             return
+        if not data:
+            client.eof = True  # half-closed, maybe: answer what came first
+            self._half_closed(client)
+            self._interest(client)
+            self._close_if_done(client)
+            return
         client.active = time.monotonic()
+        self._incoming(client, data)
+        self._notify()
+
+    def _half_closed(self, client: _Client) -> None:
+        """The client sent EOF (a subclass passes it on)."""
+
+    def _incoming(self, client: _Client, data: bytes) -> None:
+        """Frame what ``client`` sent and handle each command in turn."""
         client.inbox += data
         while client.open:
-            framed = self._framer(client.inbox)
+            try:
+                framed = self._framer(client.inbox)
+            except Exception as exc:
+                self._error(client, exc, "the framer raised")
+                self._drop(client, "fin")  # its stream cannot be framed any more
+                return
             if framed is None:
-                break
+                return
             command, client.inbox = framed
             self._command(client, command)
-        self._notify()
 
     def _command(self, client: _Client, command: bytes) -> None:
         now = time.monotonic()
         faults = self._faults
-        self.received.append(command)
+        self._received.append(command)
         self._log(client, "received", command)
         if faults.drop is not None and faults.drop_after is None:
             self._drop(client, faults.drop)
             return
         try:
-            reply = self._table.reply(command)
+            answer = self._answer(client, command)
         except Exception as exc:
-            self.errors.append(exc)
-            self._log(client, "error", repr(exc).encode("utf-8", "replace"))
-            logger.error("%s: the reply to %r raised %r", self.name, command, exc)
+            self._error(client, exc, f"the reply to {command!r} failed")
             return
-        if faults.silent or reply is None:
+        # One command at a time: this one starts when the one before is done.
+        start = max(now, client.busy_until) + faults.latency
+        if answer is not None:
+            start += answer.delay
+        if faults.silent or answer is None:
+            client.busy_until = start
             return
+        self._reply(client, answer.data, start, now, faults)
+
+    def _answer(self, client: _Client, command: bytes) -> Reply | None:
+        """What the device answers ``command`` (a subclass forwards it)."""
+        return self._table.answer(command)
+
+    def _reply(
+        self, client: _Client, reply: bytes, start: float, now: float, faults: Faults
+    ) -> None:
+        """Send one reply with the faults: garbage, late, chunks, drop_after."""
         data = faults.garbage + reply + self.reply_terminator
         if faults.late is not None:
             held, client.held = client.held, data
             if held is not None:
                 self._schedule(client, held, now + faults.late, faults)
             return
-        self._schedule(client, data, now + faults.latency, faults)
+        self._schedule(client, data, start, faults)
         client.replies += 1
         if faults.drop_after is not None and client.replies >= faults.drop_after:
             how = faults.drop or "fin"
@@ -623,15 +816,23 @@ class FakeDevice:
         size = faults.chunk or len(data) or 1
         for offset in range(0, len(data), size):
             piece = data[offset : offset + size]
+            client.owed += 1
             self._later(when, functools.partial(self._write, client, piece))
             if offset + size < len(data):
                 when += faults.chunk_delay
         client.busy_until = when
 
     def _write(self, client: _Client, data: bytes) -> None:
+        client.owed -= 1
+        self._queue(client, data)
+        self._close_if_done(client)
+
+    def _queue(self, client: _Client, data: bytes) -> None:
         if not client.open:
             return
-        client.outbox += data
+        if data:
+            client.outbox.append(memoryview(data))
+            client.queued += len(data)
         client.active = time.monotonic()
         self._log(client, "sent", data)
         self._flush(client)
@@ -639,24 +840,39 @@ class FakeDevice:
     def _flush(self, client: _Client) -> None:
         if not client.open:
             return
-        try:
-            if client.outbox:
-                sent = client.sock.send(client.outbox)
-                del client.outbox[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            self._drop(client, None)
-            return
+        before = client.queued
+        while client.outbox:
+            view = client.outbox[0]
+            try:
+                sent = client.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._drop(client, None)
+                return
+            client.queued -= sent
+            if sent < len(view):
+                client.outbox[0] = view[sent:]
+                break
+            client.outbox.popleft()
+        self._interest(client)
+        if before > _SEND_BUFFER >= client.queued:
+            self._notify()  # a send() waiting on this client may go on
         if client.outbox:
-            self._selector.modify(
-                client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client
-            )
             return
-        self._selector.modify(client.sock, selectors.EVENT_READ, client)
         self._notify()
         if client.close_after_flush is not None:
             self._drop(client, client.close_after_flush)
+        else:
+            self._close_if_done(client)
+
+    def _close_if_done(self, client: _Client) -> None:
+        """Close a half-closed client once every reply it is owed is sent."""
+        if client.open and self._done(client):
+            self._drop(client, None)
+
+    def _done(self, client: _Client) -> bool:
+        return client.eof and not client.owed and not client.outbox
 
     def _close_when_sent(self, client: _Client, how: str) -> None:
         if client.outbox:
@@ -670,7 +886,11 @@ class FakeDevice:
             return
         client.open = False
         self._clients.pop(client.sock, None)
-        self._selector.unregister(client.sock)
+        if client.events:
+            self._selector.unregister(client.sock)
+            client.events = 0
+        client.outbox.clear()
+        client.queued = 0
         if how == "rst":
             try:
                 client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
@@ -678,7 +898,11 @@ class FakeDevice:
                 pass
         client.sock.close()
         self._log(client, "closed" if how is None else "dropped")
+        self._disconnected(client)
         self._notify()
+
+    def _disconnected(self, client: _Client) -> None:
+        """A client's connection was closed (a subclass closes its own)."""
 
     def _close_idle(self) -> None:
         idle = self._faults.idle_close
@@ -689,11 +913,11 @@ class FakeDevice:
             if now - client.active >= idle:
                 self._drop(client, "fin")
 
-    def _broadcast(self, data: bytes) -> int:
+    def _broadcast(self, data: bytes) -> list[_Client]:
         clients = list(self._clients.values())
         for client in clients:
-            self._write(client, data)
-        return len(clients)
+            self._queue(client, data)
+        return clients
 
     def _down(self, how: str) -> None:
         for client in list(self._clients.values()):
@@ -712,13 +936,28 @@ class FakeDevice:
             self._selector.register(self._listener, selectors.EVENT_READ, "listen")
             self._listening = True
 
-    def _close_all(self) -> None:
+    def _shutdown(self) -> None:
+        """Close everything, in the device's thread, as its loop ends."""
+        self._stopped = True
+        with self._calls_lock:
+            self._finished = True
+        self._run_calls()  # answer callers waiting on a stopped device
         for client in list(self._clients.values()):
-            self._drop(client, "fin")
-        self._selector.close()
-        for sock in (self._listener, self._wake_r, self._wake_w):
-            sock.close()
+            try:
+                self._drop(client, "fin")
+            except Exception:  # pragma: no cover - closing must go on
+                logger.exception("%s: closing a client failed", self.name)
         self._timers.clear()
+        if isinstance(self._table, Script):
+            unused = self._table.left()
+            if unused is not None:
+                self.errors.append(unused)
+        self._selector.close()
+        self._listener.close()
+        with self._wake_lock:
+            self._wake_r.close()
+            self._wake_w.close()
+        self._notify()
         logger.debug("%s stopped", self.name)
 
 

@@ -13,11 +13,15 @@ A dialogue has up to three tables, all optional::
     [[responses]]                # one per command, tried in order
     command = "*IDN?"            # or match = 'regex'
     reply = "ACME,PTC,1.0"       # or replies = [...], hex = "...", silent = true
+    delay = 0.5                  # optional: seconds this command takes
 
 Strings become bytes one character per byte (``"\\u0005"`` is byte 5);
-``hex`` replies are hex digits, spaces allowed. The reply of a ``match``
-entry may name the regex's groups: ``{1}``, ``{name}``, ``{0}`` for the
-whole command (``{{`` and ``}}`` for braces). Every mistake is reported as
+``hex`` replies are hex digits, spaces allowed; a list of them is served in
+turn, as ``replies`` are. Exact commands are looked up first, then ``match``
+entries in file order; of two entries for one command, the first answers.
+The reply of a ``match`` entry may name the regex's groups: ``{1}``,
+``{name}``, ``{0}`` for the whole command (``{{`` and ``}}`` for braces).
+Every mistake is reported as
 ``FILE:LINE: what is wrong; what to write instead``.
 """
 
@@ -33,7 +37,7 @@ from typing import Any
 from socs_tcp.testing.device import FakeDevice
 from socs_tcp.testing.faults import Faults
 from socs_tcp.testing.framing import Framer, fixed_length, mbap
-from socs_tcp.testing.responses import Handler, Value, _InTurn
+from socs_tcp.testing.responses import Handler, Key, Reply, Value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +62,7 @@ _DEVICE_KEYS = (
 )
 _MATCH_KEYS = ("command", "match")
 _REPLY_KEYS = ("reply", "replies", "hex", "silent")
+_OPTIONAL_KEYS = ("delay",)
 
 
 class DialogueError(ValueError):
@@ -72,8 +77,10 @@ class Dialogue:
     ----------
     path : pathlib.Path
         The file.
-    responses : dict
-        The responses table, as :class:`FakeDevice` takes it.
+    responses : list of (key, value)
+        The ``[[responses]]`` entries in file order, as :class:`FakeDevice`
+        takes them; every device made from the dialogue counts the turns
+        of its ``replies`` lists afresh.
     options : dict
         The other arguments of :class:`FakeDevice` (framing, terminators,
         default reply, name, host, port).
@@ -82,7 +89,7 @@ class Dialogue:
     """
 
     path: Path
-    responses: dict[Any, Value] = field(default_factory=dict)
+    responses: list[tuple[Key, Value]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, Any] = field(default_factory=dict)
 
@@ -130,48 +137,96 @@ def load_dialogue(path: str | Path) -> Dialogue:
     Raises
     ------
     DialogueError
-        The file is not valid TOML or not a valid dialogue; the message
-        names the file, the line and what to write instead.
+        The file is not UTF-8 text, not valid TOML or not a valid dialogue;
+        the message names the file, the line and what to write instead.
     OSError
         The file cannot be read.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DialogueError(
+            f"{path}:{line}: byte 0x{raw[exc.start]:02x} at column {column} is not "
+            f"UTF-8 text; save the file as UTF-8, and write other bytes as "
+            f'"\\u00XX" escapes or hex = "..."'
+        ) from None
     return _Loader(path, text).load()
+
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""\s*("[^"]*"|'[^']*'|[\w-]+)\s*[.=]""")
+_INLINE_KEY = re.compile(r"""("[^"]*"|'[^']*'|[\w-]+)\s*=""")
+
+
+def _name(token: str) -> str:
+    return token.strip("\"'")
+
+
+def _lines(text: str) -> dict[tuple[str, int, str | None], int]:
+    """Where each table, entry and key starts: ``(table, entry, key) -> line``.
+
+    ``key`` None is the table's header; top-level keys are under table ``""``.
+    Tables written as headers (``[device]``, ``[[responses]]``, sub-tables
+    such as ``[device.name]``), dotted keys and inline tables in an array
+    (``responses = [{ command = "A", reply = "a" }]``) are all found, so a
+    mistake in any of them is reported on its own line.
+    """
+    where: dict[tuple[str, int, str | None], int] = {}
+    entries: dict[str, int] = {}
+    table, entry = "", 0
+    inline: str | None = None  # the top-level array of inline tables we are in
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header and inline is None:
+            parts = [_name(p.strip()) for p in header.group(2).split(".")]
+            table = parts[0]
+            if header.group(1) == "[[" and len(parts) == 1:
+                entries[table] = entries.get(table, -1) + 1
+            entry = max(entries.get(table, 0), 0)
+            where.setdefault((table, entry, None), number)
+            if len(parts) > 1:
+                where.setdefault((table, entry, parts[1]), number)
+            continue
+        if inline is not None or (table == "" and re.match(r"[^=#]+=\s*\[", line)):
+            if inline is None:
+                key = _KEY.match(line)
+                inline = _name(key.group(1)) if key else ""
+                where.setdefault(("", 0, inline), number)
+                entries[inline] = -1
+            for segment in line.split("{")[1:]:
+                entries[inline] += 1
+                where.setdefault((inline, entries[inline], None), number)
+                for found in _INLINE_KEY.finditer(segment):
+                    spot = (inline, entries[inline], _name(found.group(1)))
+                    where.setdefault(spot, number)
+            if line.strip().startswith("]") or line.rstrip().endswith("]"):
+                inline = None
+            continue
+        key = _KEY.match(line)
+        if key:
+            where.setdefault((table, entry, _name(key.group(1))), number)
+    return where
 
 
 class _Loader:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.lines = text.splitlines()
         self.text = text
+        self.where = _lines(text)
 
     def fail(self, line: int, message: str) -> DialogueError:
         return DialogueError(f"{self.path}:{line}: {message}")
 
     def line_of(self, table: str, key: str | None = None, index: int = 0) -> int:
         """The line of ``key`` in ``[table]`` (the ``index``-th ``[[table]]``)."""
-        header = re.compile(rf"\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
-        any_header = re.compile(r"\s*\[")
-        seen, start = -1, None
-        for number, line in enumerate(self.lines, 1):
-            if header.match(line):
-                seen += 1
-                if seen == index:
-                    start = number
-                    break
-        if start is None:
-            return 1
-        if key is None:
-            return start
-        pattern = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=")
-        for number in range(start + 1, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if any_header.match(line):
-                break
-            if pattern.match(line):
-                return number
-        return start
+        for spot in ((table, index, key), (table, index, None), ("", 0, table)):
+            if spot in self.where:
+                return self.where[spot]
+        return 1
 
     def load(self) -> Dialogue:
         try:
@@ -203,16 +258,12 @@ class _Loader:
                 "responses must be [[responses]] entries, one per command",
             )
         for index, entry in enumerate(entries):
-            key, value = self.entry(index, entry)
-            dialogue.responses[key] = value
+            dialogue.responses.append(self.entry(index, entry))
         return dialogue
 
     def top_line(self, name: str) -> int:
-        pattern = re.compile(rf"\s*(\[\[?\s*)?[\"']?{re.escape(name)}[\"']?\s*(=|\])")
-        for number, line in enumerate(self.lines, 1):
-            if pattern.match(line):
-                return number
-        return 1
+        """The line where the top-level table or key ``name`` starts."""
+        return self.where.get(("", 0, name), self.where.get((name, 0, None), 1))
 
     def table(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
         value = data.get(name, {})
@@ -310,17 +361,39 @@ class _Loader:
                 raise self.fail(line, str(exc)) from None
             dialogue.faults[key] = value
 
-    def entry(self, index: int, entry: object) -> tuple[Any, Value]:
+    def entry(self, index: int, entry: object) -> tuple[Key, Value]:
         start = self.line_of("responses", None, index)
         if not isinstance(entry, dict):
-            raise self.fail(start, "each [[responses]] entry must be a table")
+            raise self.fail(
+                start,
+                f"each [[responses]] entry must be a table, not "
+                f"{type(entry).__name__} {entry!r}; write [[responses]] and "
+                f"its keys on the lines below",
+            )
         for name in entry:
-            if name not in _MATCH_KEYS + _REPLY_KEYS:
+            if name not in _MATCH_KEYS + _REPLY_KEYS + _OPTIONAL_KEYS:
                 raise self.fail(
                     self.line_of("responses", name, index),
                     f"unknown key {name!r} in [[responses]]; write command = or "
-                    f"match =, then one of reply =, replies =, hex =, silent = true",
+                    f"match =, then one of reply =, replies =, hex =, silent = "
+                    f"true, and delay = S if the command takes longer",
                 )
+        key, value = self.reply_of(index, entry, start)
+        if "delay" not in entry:
+            return key, value
+        line = self.line_of("responses", "delay", index)
+        delay = entry["delay"]
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise self.fail(line, f"delay must be seconds, not {delay!r}: delay = 0.5")
+        try:
+            Reply(b"", delay)
+        except ValueError as exc:
+            raise self.fail(line, str(exc)) from None
+        return key, _delayed(value, float(delay))
+
+    def reply_of(
+        self, index: int, entry: dict[str, Any], start: int
+    ) -> tuple[Key, Value]:
         how = self.one_of(
             entry,
             _MATCH_KEYS,
@@ -359,19 +432,28 @@ class _Loader:
             replies = [self.to_bytes(item, line, "each reply") for item in value]
             if pattern is None:
                 return key, replies
-            templates = [self.template(r, pattern, line, False) for r in replies]
-            return key, _InTurn(templates)
+            return key, [self.template(r, pattern, line, False) for r in replies]
         if kind == "hex":
-            if not isinstance(value, str):
-                raise self.fail(line, 'hex must be a string: hex = "01 03 02 00 2a"')
-            if pattern is None:
-                return key, self.hex(value, line)
-            raw = value.encode("latin-1", "replace")
-        else:
-            raw = self.to_bytes(value, line, "reply")
+            if isinstance(value, list) and value:
+                return key, [self.one_hex(item, pattern, line) for item in value]
+            return key, self.one_hex(value, pattern, line)
+        raw = self.to_bytes(value, line, "reply")
         if pattern is None:
             return key, raw
-        return key, self.template(raw, pattern, line, kind == "hex")
+        return key, self.template(raw, pattern, line, False)
+
+    def one_hex(
+        self, value: object, pattern: re.Pattern[bytes] | None, line: int
+    ) -> bytes | Handler:
+        """One ``hex`` reply: bytes, or a handler filling in the match's groups."""
+        if not isinstance(value, str):
+            raise self.fail(
+                line,
+                'hex must be a string or a list of strings: hex = "01 03 02 00 2a"',
+            )
+        if pattern is None:
+            return self.hex(value, line)
+        return self.template(value.encode("latin-1", "replace"), pattern, line, True)
 
     def one_of(
         self, entry: dict[str, Any], keys: tuple[str, ...], line: int, choices: str
@@ -417,7 +499,7 @@ class _Loader:
             elif piece:
                 parts.append(self.literal(piece, line, is_hex))
 
-        def fill(command: bytes, match: re.Match[bytes] | None) -> bytes:
+        def fill(command: bytes, match: re.Match[bytes] | None) -> bytes | Reply:
             assert match is not None
             out = b""
             for part in parts:
@@ -434,3 +516,22 @@ class _Loader:
         if brace:
             raise self.fail(line, "hex replies have no braces; write hex digits")
         return self.hex(piece.decode("latin-1"), line)
+
+
+def _delayed(value: Value, delay: float) -> Value:
+    """``value`` with every reply it gives held back ``delay`` seconds."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_delayed(item, delay) for item in value]  # type: ignore[misc]
+    if isinstance(value, bytes):
+        return Reply(value, delay)
+    assert callable(value)
+    handler = value
+
+    def later(command: bytes, match: re.Match[bytes] | None) -> bytes | Reply | None:
+        reply = handler(command, match)
+        data = reply.data if isinstance(reply, Reply) else reply
+        return None if data is None else Reply(data, delay)
+
+    return later

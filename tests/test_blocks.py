@@ -1,0 +1,331 @@
+"""IEEE 488.2 blocks: read by their declared length, whatever bytes they hold.
+
+Both transports, against FakeDevice and raw loopback peers.
+"""
+
+import sys
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from socs_tcp import FrameTooLong, ProtocolError, TransportTimeout
+from socs_tcp.testing import FakeDevice
+from tests.conftest import BOUND, read_exactly
+
+# Terminators, hashes and a header-lookalike inside the data.
+DATA = b"\n#\r\n#15x\n\x00\xff#0\n" + bytes(range(256)) + b"\n"
+BLOCK = b"#3%03d" % len(DATA) + DATA
+
+
+def block(data):
+    """``data`` as a definite block."""
+    size = b"%d" % len(data)
+    return b"#%d%s%s" % (len(size), size, data)
+
+
+def test_a_block_chunked_at_every_byte_is_read_by_its_length(Interface):
+    with FakeDevice(
+        {b"CURV?": BLOCK, b"*IDN?": b"ACME"}, chunk=1, chunk_delay=0.0005
+    ) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            assert iface.query_block(b"CURV?") == DATA
+            # The terminator after the block was consumed, nothing else.
+            assert iface.pending == 0
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer):
+    reply = BLOCK + b"\n"
+
+    def device(conn):
+        while True:
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = conn.recv(64)
+                if not chunk:
+                    return
+                line += chunk
+            cut = int(line)
+            conn.sendall(reply[:cut])
+            time.sleep(0.002)
+            conn.sendall(reply[cut:])
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        for cut in range(1, len(reply)):
+            assert iface.query_block(b"%d" % cut, clear=False) == DATA, cut
+            assert iface.pending == 0
+    finally:
+        iface.close()
+
+
+def test_recv_block_leaves_what_follows_the_block(Interface, make_peer):
+    peer = make_peer(lambda conn: conn.sendall(BLOCK + b"\nnext\n") or conn.recv(1))
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        assert iface.recv_block() == DATA
+        assert iface.recv_until() == b"next\n"
+    finally:
+        iface.close()
+
+
+def test_trailing_false_leaves_the_terminator(Interface, make_peer):
+    peer = make_peer(lambda conn: conn.sendall(block(b"ab") + b"\n") or conn.recv(1))
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        assert iface.recv_block(trailing=False) == b"ab"
+        assert iface.recv_until() == b"\n"
+    finally:
+        iface.close()
+
+
+def test_a_device_without_terminators_needs_trailing_false(Interface, make_peer):
+    peer = make_peer(
+        lambda conn: conn.sendall(block(b"ab") + block(b"cd")) or conn.recv(1)
+    )
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        # What follows a block is not taken for a terminator.
+        assert iface.recv_block() == b"ab"
+        assert iface.recv_block(trailing=False) == b"cd"
+    finally:
+        iface.close()
+
+
+def test_a_two_byte_terminator_after_a_block_is_consumed_whole(Interface, make_peer):
+    def device(conn):
+        conn.sendall(block(b"xy") + b"\r")
+        time.sleep(0.05)
+        conn.sendall(b"\nok\r\n")
+        conn.recv(1)
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        assert iface.recv_block(terminator=(b"\r\n", b"\n")) == b"xy"
+        assert iface.recv_until(b"\r\n") == b"ok\r\n"
+    finally:
+        iface.close()
+
+
+def test_an_indefinite_block_ends_at_the_terminator(Interface):
+    with FakeDevice({b"DATA?": b"#0abc#1"}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            assert iface.query_block(b"DATA?") == b"abc#1"
+        finally:
+            iface.close()
+
+
+@pytest.mark.parametrize("reply", [b"ERR -113", b"#x12", b"#31a5", b" #15abcde"])
+def test_a_header_that_is_not_a_block_raises_and_resynchronises(Interface, reply):
+    with FakeDevice({b"CURV?": reply, b"*IDN?": b"ACME"}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            with pytest.raises(ProtocolError, match="not an IEEE 488.2 block") as info:
+                iface.query_block(b"CURV?")
+            assert isinstance(info.value, ConnectionError)
+            # The bytes seen are in .partial, and were not consumed.
+            assert info.value.partial and reply.startswith(info.value.partial[:3])
+            assert iface.pending == len(info.value.partial)
+            # Out of sync: the next query resynchronises and gets its reply.
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+def test_recv_block_with_a_bad_header_counts_as_out_of_sync(Interface):
+    with FakeDevice({b"CURV?": b"garbage", b"*IDN?": b"ACME"}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            iface.send(b"CURV?\n")
+            with pytest.raises(ProtocolError) as info:
+                iface.recv_block()
+            assert info.value.partial.startswith(b"g")
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+def test_a_block_that_times_out_keeps_every_byte_for_a_retry(Interface, make_peer):
+    cut = len(BLOCK) // 2
+    go = threading.Event()
+
+    def device(conn):
+        conn.sendall(BLOCK[:cut])
+        go.wait(BOUND)
+        conn.sendall(BLOCK[cut:] + b"\n")
+        conn.recv(1)
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TransportTimeout) as info:
+            iface.recv_block(timeout=0.2)
+        assert 0.15 < time.monotonic() - start < 2
+        assert info.value.partial == BLOCK[:cut]
+        assert iface.pending == cut
+        go.set()
+        assert iface.recv_block() == DATA
+    finally:
+        go.set()
+        iface.close()
+
+
+def test_the_timeout_bounds_header_data_and_terminator_together(Interface, make_peer):
+    def device(conn):
+        for piece in (b"#", b"3", b"005", b"abcde", b"\n"):
+            conn.sendall(piece)
+            time.sleep(0.08)
+        conn.recv(1)
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TransportTimeout):
+            iface.recv_block(timeout=0.2)  # each piece alone is in time
+        assert time.monotonic() - start < 0.35
+    finally:
+        iface.close()
+
+
+def test_a_block_longer_than_max_size_is_refused_before_its_data(Interface):
+    with FakeDevice({b"CURV?": block(b"x" * 100)}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            iface.send(b"CURV?\n")
+            with pytest.raises(FrameTooLong, match="100 bytes"):
+                iface.recv_block(max_size=99)
+            assert iface.recv_block(max_size=100) == b"x" * 100
+        finally:
+            iface.close()
+
+
+def test_recv_block_into_fills_a_buffer_and_refuses_one_too_small(Interface):
+    with FakeDevice({b"CURV?": BLOCK}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            iface.send(b"CURV?\n")
+            small = bytearray(len(DATA) - 1)
+            with pytest.raises(FrameTooLong, match="the buffer"):
+                iface.recv_block_into(small)
+            buffer = bytearray(len(DATA) + 10)
+            assert iface.recv_block_into(buffer) == len(DATA)
+            assert buffer[: len(DATA)] == DATA
+            assert iface.pending == 0
+        finally:
+            iface.close()
+
+
+def test_a_block_cut_short_inside_a_buffer_keeps_its_bytes_in_partial(
+    Interface, make_peer
+):
+    def device(conn):
+        read_exactly(conn, 6)
+        conn.sendall(BLOCK[:20])
+        conn.recv(1)
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        buffer = bytearray(len(DATA))
+        iface.send(b"CURV?\n")
+        with pytest.raises(TransportTimeout) as info:
+            iface.recv_block_into(buffer, timeout=0.2)
+        assert info.value.partial == DATA[:15]
+        assert buffer[:15] == DATA[:15]
+    finally:
+        iface.close()
+
+
+# -- NumPy --------------------------------------------------------------------
+
+import numpy as np  # noqa: E402 -- a test dependency (the test extra)
+
+BIG = 64 << 20  # bytes
+
+
+@pytest.fixture
+def big_device(make_peer):
+    """Answers each line with a 64 MiB block of little-endian uint32 counts."""
+    payload = np.arange(BIG // 4, dtype="<u4").tobytes()
+    reply = block(payload) + b"\n"
+
+    def device(conn):
+        while read_exactly(conn, 6):
+            conn.sendall(reply)
+
+    return make_peer(device), payload
+
+
+def _peak(call):
+    """``call()`` and the most memory Python allocated during it."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_64_mib_block_goes_straight_into_a_numpy_array(Interface, big_device):
+    peer, payload = big_device
+    iface = Interface("127.0.0.1", peer.port, 30)
+    try:
+        array = np.zeros(BIG // 4, dtype="<u4")
+        iface.send(b"CURV?\n")
+        count, peak = _peak(lambda: iface.recv_block_into(array))
+        assert count == BIG
+        assert array[-1] == BIG // 4 - 1 and array.tobytes() == payload
+        # No copy of the data: nothing near its size was allocated.
+        assert peak < BIG // 8
+    finally:
+        iface.close()
+
+
+def test_query_block_with_a_dtype_makes_one_array_and_no_copy(Interface, big_device):
+    peer, payload = big_device
+    iface = Interface("127.0.0.1", peer.port, 30)
+    try:
+        array, peak = _peak(lambda: iface.query_block(b"CURV?", dtype="<u4"))
+        assert array.dtype == np.dtype("<u4") and array.shape == (BIG // 4,)
+        assert array.tobytes() == payload
+        del array
+        # The array itself, and no second copy of the data.
+        assert BIG <= peak < BIG + BIG // 8
+        big_endian = iface.query_block(b"CURV?", dtype=">u4")
+        assert big_endian.dtype == np.dtype(">u4")
+        assert big_endian[1] == 1 << 24  # the bytes as given, read big-endian
+    finally:
+        iface.close()
+
+
+def test_a_block_that_is_not_whole_items_raises(Interface):
+    with FakeDevice({b"CURV?": block(b"abc"), b"*IDN?": b"ACME"}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            with pytest.raises(ProtocolError, match="whole number"):
+                iface.query_block(b"CURV?", dtype="<u2")
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+def test_a_dtype_without_numpy_says_what_to_install(Interface, monkeypatch):
+    with FakeDevice({b"CURV?": BLOCK}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            monkeypatch.setitem(sys.modules, "numpy", None)
+            with pytest.raises(ImportError, match="pip install numpy"):
+                iface.query_block(b"CURV?", dtype="<f4")
+            assert device.received == []  # nothing was sent
+        finally:
+            iface.close()
