@@ -58,6 +58,9 @@ TRACE = 3
 OWED = 4
 #: ``exchange``: stale input was discarded; the next ``clear`` reports it.
 STALE = 5
+#: Another thread holds the transport (``holder``): the front's policy is
+#: running a query or transaction there, and this call must wait for it.
+HELD = 6
 
 
 class Transport(Protocol):
@@ -76,6 +79,12 @@ class Transport(Protocol):
     #: a reply may still come that belongs to no caller. The front clears it
     #: once it has settled that reply.
     owed: bool
+
+    #: The thread (``threading.get_ident()``) the front's policy holds the
+    #: transport for, or 0. While it is set, a send or exchange given an
+    #: ``idle_check`` from any other thread sends nothing and returns
+    #: :data:`HELD`.
+    holder: int
 
     def __init__(self, sock: socket.socket) -> None: ...
 
@@ -107,9 +116,10 @@ class Transport(Protocol):
     ) -> int:
         """Send every byte of ``data``; concurrent calls never interleave.
 
-        With ``idle_check`` (seconds), first check the statuses above
-        (:data:`BROKEN`, :data:`TRACE`, then :data:`IDLE` if ``idle_check``
-        seconds passed since the last send) and send nothing if one holds.
+        First :data:`HELD` (whatever ``idle_check``); with ``idle_check``
+        (seconds), then the statuses :data:`BROKEN`, :data:`TRACE`, and
+        :data:`IDLE` if ``idle_check`` seconds passed since the last send.
+        Nothing is sent if one holds.
         """
         ...
 
@@ -184,8 +194,8 @@ class Transport(Protocol):
     ) -> bytes | int:
         """One request and its reply: the reply frame without its terminator.
 
-        In order: check ``terminator``; :data:`OWED` if ``owed``; the
-        statuses of :meth:`sendall`; with ``clear``, discard stale input
+        In order: check ``terminator``; take the send lock; the statuses of
+        :meth:`sendall`, then :data:`OWED` if ``owed``; with ``clear``, discard stale input
         (:data:`STALE` if there was any); send ``data`` (``owed`` is set from
         here); frame the reply as :meth:`recv_until` does (``owed`` is
         cleared). A status means nothing was sent. A failure before the send

@@ -38,6 +38,15 @@ class Disconnected:
         """Ignored: the connection that owed a reply is gone."""
 
     @property
+    def holder(self) -> int:
+        """Always 0: there is nothing to hold."""
+        return 0
+
+    @holder.setter
+    def holder(self, value: int) -> None:
+        """Ignored: nothing is sent without a connection."""
+
+    @property
     def pending(self) -> int:
         """Always 0."""
         return 0

@@ -18,6 +18,7 @@ _Terminator = bytes | bytearray | tuple[bytes | bytearray, ...]
 class Transport:
     backend: ClassVar[str]
     owed: bool
+    holder: int
     def __init__(self, sock: socket.socket) -> None: ...
     @property
     def pending(self) -> int: ...

@@ -49,7 +49,7 @@ from typing import Any, Callable, ClassVar, TypeVar, cast
 
 from socs_tcp import _trace, errors
 from socs_tcp._checks import check_terminators, is_immutable
-from socs_tcp._contract import BROKEN, IDLE, OWED, SENT, STALE, TRACE
+from socs_tcp._contract import BROKEN, HELD, IDLE, OWED, SENT, STALE, TRACE
 from socs_tcp._limits import CHUNK_SIZE, MAX_READ, PREVIEW
 from socs_tcp._types import ReadableBuffer, Terminator
 
@@ -162,6 +162,7 @@ class Transport:
         "_awaiting_reply",
         "_stale",
         "owed",
+        "holder",
         "_terms_key",
         "_terms",
         "_read_poller",
@@ -181,6 +182,8 @@ class Transport:
         self._stale: tuple[int, bytes] = (0, b"")
         #: True while a reply is owed: a query sent and did not get its reply.
         self.owed = False
+        #: See the contract: the thread the front's policy holds this for.
+        self.holder = 0
         # The last immutable terminator object recv_until was given, checked.
         self._terms_key: object = _UNSET
         self._terms: tuple[bytes, ...] = ()
@@ -305,6 +308,8 @@ class Transport:
 
     def _check(self, idle_check: float | None) -> int:
         """Why not to send now (a status), or SENT: see the contract."""
+        if self.holder and self.holder != threading.get_ident():
+            return HELD
         if idle_check is None:
             return SENT
         if self._broken or self._closed or self._sock.fileno() < 0:
@@ -616,11 +621,16 @@ class Transport:
     ) -> bytes | int:
         """Drop stale input, send ``data``, return the reply (see the contract)."""
         terms = self._terminators(terminator)
-        if self.owed:
-            return OWED
         view = memoryview(data).cast("B")
         with self._send_lock:
-            return self._exchange(view, terms, timeout, max_size, clear, idle_check)
+            # First: a thread the policy holds the transport for may be
+            # receiving, and this call then waits for it in the front.
+            status = self._check(idle_check)
+            if status == SENT and self.owed:
+                status = OWED  # read under the lock: not an exchange in flight
+            if status != SENT:
+                return status
+            return self._exchange(view, terms, timeout, max_size, clear)
 
     @_receiver
     def _exchange(
@@ -630,11 +640,7 @@ class Transport:
         timeout: float | None,
         max_size: int,
         clear: bool,
-        idle_check: float | None,
     ) -> bytes | int:
-        status = self._check(idle_check)
-        if status != SENT:
-            return status
         if clear:
             self._stale = self._clear(PREVIEW, 0.0, timeout)
             if self._stale[0]:

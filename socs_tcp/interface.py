@@ -226,6 +226,7 @@ class TCPInterface:
     _comm: socket.socket | None = None
     _io: Transport = DISCONNECTED
     _tracing = False
+    _holder = 0  # the thread in a policy section (see _held), or 0
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -323,6 +324,7 @@ class TCPInterface:
         if sock is not self._comm:
             self._comm = sock
             self._io = DISCONNECTED if sock is None else self._transport_type(sock)
+            self._io.holder = self._holder  # a reconnection inside _held()
             self._tracing = _trace.enabled()
 
     @_state
@@ -502,7 +504,7 @@ class TCPInterface:
         NotConnected
             The device cannot be reached, or an attempt is not allowed yet.
         """
-        with self._lock:
+        with self._held():
             self._reconnect()
 
     def _reconnect(self) -> None:
@@ -546,6 +548,7 @@ class TCPInterface:
         a thread that does not exist in the child.
         """
         self._lock = threading.RLock()
+        self._holder = 0
         sock = self._comm
         self._comm = None
         self._io = DISCONNECTED
@@ -602,6 +605,26 @@ class TCPInterface:
             self._reset()
         return error
 
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """A policy section: the lock, and the transport held for this thread.
+
+        The fast paths of :meth:`send` and :meth:`query` do not take the
+        lock: the transport refuses them (sends nothing, says so) while
+        another thread holds it, and they then wait here. Re-entrant.
+        """
+        with self._lock:
+            outer = self._holder == 0
+            if outer:
+                self._holder = threading.get_ident()
+                self._io.holder = self._holder
+            try:
+                yield
+            finally:
+                if outer:
+                    self._holder = 0
+                    self._io.holder = 0
+
     # -- socs API --------------------------------------------------------
 
     def send(self, msg: ReadableBuffer) -> None:
@@ -637,20 +660,19 @@ class TCPInterface:
         if not self.send_interval:
             # The fast path: the transport sends unless something needs the
             # policy below (a connection known over, an idle one found
-            # closed, the trace on); then it sends nothing and says so. The
-            # lock keeps it out of a query or transaction in progress.
-            with self._lock:
-                try:
-                    if not self._io.sendall(msg, self._timeout, self.idle_check):
-                        return
-                except OSError as exc:
-                    self._send_failed(msg, exc)
+            # closed, the trace on, a query or transaction of another thread
+            # in progress); then it sends nothing and says so.
+            try:
+                if not self._io.sendall(msg, self._timeout, self.idle_check):
                     return
+            except OSError as exc:
+                self._send_failed(msg, exc)
+                return
         self._send_checked(msg)
 
     def _send_checked(self, msg: ReadableBuffer) -> None:
         """send(), paced, after the checks: replace a connection known over."""
-        with self._lock:
+        with self._held():
             now = time.monotonic()
             last = max(self._last_send, self._io.last_send)
             if self.send_interval:
@@ -682,7 +704,7 @@ class TCPInterface:
 
     def _send_failed(self, msg: ReadableBuffer, exc: OSError) -> None:
         """A send failed on a connection thought open: reset, and send once more."""
-        with self._lock:
+        with self._held():
             first = self._failure(exc, "send", False)
             self._replace(str(first))
             try:
@@ -1135,28 +1157,27 @@ class TCPInterface:
             # The fast path: one exchange in the transport (drop stale input,
             # send, frame the reply). It sends nothing, and says why, when
             # the policy below is needed first.
-            with self._lock:  # a query on the policy's path finishes first
-                io = self._io
-                try:
-                    reply = io.exchange(
-                        command,
-                        terminator,
-                        self._timeout if timeout is None else timeout,
-                        DEFAULT_MAX_SIZE,
-                        clear,
-                        self.idle_check,
-                    )
-                except OSError as exc:
-                    if io.owed:  # it was sent: the reply is the one that failed
-                        raise self._failure(exc, "query", False) from None
+            io = self._io
+            try:
+                reply = io.exchange(
+                    command,
+                    terminator,
+                    self._timeout if timeout is None else timeout,
+                    DEFAULT_MAX_SIZE,
+                    clear,
+                    self.idle_check,
+                )
+            except OSError as exc:
+                if io.owed:  # it was sent: the reply is the one that failed
+                    raise self._failure(exc, "query", False) from None
+                reply = self._query_checked(
+                    command, terminator, timeout, clear, exc
+                )
+            else:
+                if type(reply) is not bytes:
                     reply = self._query_checked(
-                        command, terminator, timeout, clear, exc
+                        command, terminator, timeout, clear, None
                     )
-                else:
-                    if type(reply) is not bytes:
-                        reply = self._query_checked(
-                            command, terminator, timeout, clear, None
-                        )
         else:
             reply = self._query_checked(command, terminator, timeout, clear, None)
         if expect is not None and not matches(expect, reply):
@@ -1251,7 +1272,7 @@ class TCPInterface:
         TCPInterface
             This interface.
         """
-        with self._lock:
+        with self._held():
             yield self
 
     @contextlib.contextmanager
@@ -1270,7 +1291,7 @@ class TCPInterface:
         ``failed``: a send of ``command`` failed already (nothing owed); the
         connection is reset and it is sent once more, as send() does.
         """
-        with self._lock:
+        with self._held():
             if failed is not None:
                 self._send_failed(command, failed)
             else:

@@ -31,6 +31,7 @@ from cpython.pythread cimport (
     PY_LOCK_INTR,
     PyThread_acquire_lock,
     PyThread_allocate_lock,
+    PyThread_get_thread_ident,
     PyThread_free_lock,
     PyThread_release_lock,
     PyThread_type_lock,
@@ -106,6 +107,7 @@ cdef enum:
     TRACE = 3
     OWED = 4
     STALE = 5
+    HELD = 6
 
 # Which receive _receive runs.
 cdef enum Receive:
@@ -176,6 +178,8 @@ cdef class Transport:
     cdef list _trace_switch
     #: True while a reply is owed: a query sent and did not get its reply.
     cdef public bint owed
+    #: See the contract: the thread the front's policy holds this for, or 0.
+    cdef public unsigned long holder
     # The last immutable terminator object recv_until was given, checked.
     cdef object _terms_key
     cdef tuple _terms
@@ -440,10 +444,10 @@ cdef class Transport:
 
     cdef int _check(self, idle_check) except -1:
         """Why not to send now (a status), or SENT: see the contract."""
-        cdef object cached
-        cdef PyObject *hit
         cdef pollfd p
         cdef int rc
+        if self.holder != 0 and self.holder != PyThread_get_thread_ident():
+            return HELD
         if idle_check is None:
             return SENT
         if self._broken:
@@ -578,19 +582,26 @@ cdef class Transport:
         cdef Py_buffer view
         cdef int status
         cdef bytes frame
-        if self.owed:
-            return OWED
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             self._lock()  # another exchange finishes first
+            try:
+                # First: a thread the policy holds the transport for may be
+                # receiving, and this call then waits for it in the front.
+                status = self._check(idle_check)
+            except BaseException:
+                PyThread_release_lock(self._send_lock)
+                raise
+            if status == SENT and self.owed:
+                status = OWED  # read under the lock: not an exchange in flight
+            if status != SENT:
+                PyThread_release_lock(self._send_lock)
+                return status
             if self._receiving:
                 PyThread_release_lock(self._send_lock)
                 raise second_receiver()
             self._receiving = True
             try:
-                status = self._check(idle_check)
-                if status != SENT:
-                    return status
                 if clear:
                     self._stale, self._stale_head = self._clear(_PREVIEW, 0.0, timeout)
                     if self._stale:
