@@ -195,11 +195,11 @@ class Transport(Protocol):
         """One request and its reply: the reply frame without its terminator.
 
         In order: check ``terminator``; take the send lock; the statuses of
-        :meth:`sendall`, then :data:`OWED` if ``owed``; with ``clear``, discard stale input
-        (:data:`STALE` if there was any); send ``data`` (``owed`` is set from
-        here); frame the reply as :meth:`recv_until` does (``owed`` is
-        cleared). A status means nothing was sent. A failure before the send
-        completed leaves ``owed`` False.
+        :meth:`sendall`, then :data:`OWED` if ``owed``; with ``clear``,
+        discard stale input (:data:`STALE` if there was any); send ``data``
+        (``owed`` is set from here); frame the reply as :meth:`recv_until`
+        does (``owed`` is cleared). A status means nothing was sent. A
+        failure before the send completed leaves ``owed`` False.
         """
         ...
 
