@@ -237,3 +237,14 @@ def check_backoff(backoff: Any) -> tuple[float, float]:
             f"or (0, 0) for none; not {backoff!r}"
         )
     return (first, most)
+
+
+#: The values of ``TCPInterface.resync``.
+RESYNC_POLICIES = ("reconnect", "clear", None)
+
+
+def check_resync(policy: Any) -> str | None:
+    """``resync``: ``"reconnect"``, ``"clear"`` or None."""
+    if policy not in RESYNC_POLICIES or isinstance(policy, bool):
+        raise ValueError(f"resync must be 'reconnect', 'clear' or None, not {policy!r}")
+    return policy

@@ -51,10 +51,11 @@ BROKEN = 1
 #: ``idle_check`` seconds passed since the last send, and a zero-wait poll
 #: found the peer gone (hang-up, error, or FIN).
 IDLE = 2
-#: The traffic trace is on, or its state is unknown (``_trace.CACHE`` has no
-#: answer for DEBUG): the front records the message and sends it itself.
+#: The traffic trace is switched on (``_trace.SWITCH``): the front records
+#: the message and sends it itself.
 TRACE = 3
-#: ``exchange``: an earlier exchange's reply is owed (``owed``).
+#: ``owed`` is set: the stream is out of step with the commands, and the
+#: front resynchronises before anything is sent.
 OWED = 4
 #: ``exchange``: stale input was discarded; the next ``clear`` reports it.
 STALE = 5
@@ -75,9 +76,11 @@ class Transport(Protocol):
     #: ``"cython"`` or ``"python"``.
     backend: ClassVar[str]
 
-    #: True from the moment an exchange has sent until its reply is framed:
-    #: a reply may still come that belongs to no caller. The front clears it
-    #: once it has settled that reply.
+    #: True while bytes may still come that belong to no caller: from the
+    #: moment an exchange has sent until its reply is framed, and after any
+    #: receive that failed (timed out, too long, cut off) until a receive
+    #: succeeds. ``clear`` leaves it as it is. The front sets it too (a
+    #: reply that did not match) and clears it once it has resynchronised.
     owed: bool
 
     #: The thread (``threading.get_ident()``) the front's policy holds the
@@ -117,8 +120,9 @@ class Transport(Protocol):
         """Send every byte of ``data``; concurrent calls never interleave.
 
         First :data:`HELD` (whatever ``idle_check``); with ``idle_check``
-        (seconds), then the statuses :data:`BROKEN`, :data:`TRACE`, and
-        :data:`IDLE` if ``idle_check`` seconds passed since the last send.
+        (seconds), then the statuses :data:`BROKEN`, :data:`TRACE`,
+        :data:`OWED`, and :data:`IDLE` if ``idle_check`` seconds passed since
+        the last send.
         Nothing is sent if one holds.
         """
         ...
@@ -195,7 +199,7 @@ class Transport(Protocol):
         """One request and its reply: the reply frame without its terminator.
 
         In order: check ``terminator``; take the send lock; the statuses of
-        :meth:`sendall`, then :data:`OWED` if ``owed``; with ``clear``,
+        :meth:`sendall`; with ``clear``,
         discard stale input (:data:`STALE` if there was any); send ``data``
         (``owed`` is set from here); frame the reply as :meth:`recv_until`
         does (``owed`` is cleared). A status means nothing was sent. A

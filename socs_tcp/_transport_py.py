@@ -138,6 +138,26 @@ def _receiver(method: _F) -> _F:
     return cast(_F, guarded)
 
 
+def _reading(method: _F) -> _F:
+    """Keep ``owed`` for a receive: set when it fails, cleared when it succeeds.
+
+    What a failed receive waited for may still come, and belongs to no
+    caller; a receive that succeeds has read what its caller wanted.
+    """
+
+    @functools.wraps(method)
+    def settled(self: Transport, *args: Any) -> Any:
+        try:
+            result = method(self, *args)
+        except BaseException:
+            self.owed = True
+            raise
+        self.owed = False
+        return result
+
+    return cast(_F, settled)
+
+
 class Transport:
     """Buffered I/O with deadlines over one connected socket.
 
@@ -316,6 +336,8 @@ class Transport:
             return BROKEN
         if _TRACE_SWITCH[0]:
             return TRACE
+        if self.owed:
+            return OWED
         if time.monotonic() - self._last_send >= idle_check:
             # Zero-wait: has the peer closed or reset the idle connection?
             poller = self._write_poller
@@ -385,6 +407,7 @@ class Transport:
     # -- receiving -------------------------------------------------------
 
     @_receiver
+    @_reading
     def recv(self, bufsize: int, timeout: float | None) -> bytes:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read.
 
@@ -407,6 +430,7 @@ class Transport:
         return cast(bytes, data)
 
     @_receiver
+    @_reading
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count.
 
@@ -426,6 +450,7 @@ class Transport:
         return cast(int, count)
 
     @_receiver
+    @_reading
     def recv_exactly_into(
         self, buffer: memoryview, nbytes: int, timeout: float | None
     ) -> int:
@@ -499,6 +524,7 @@ class Transport:
         return self._recv_until(self._terminators(terminator), timeout, max_size)
 
     @_receiver
+    @_reading
     def _recv_until(
         self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
     ) -> bytes:
@@ -541,6 +567,7 @@ class Transport:
         return Frames(self, self._terminators(terminator), timeout, max_size, on_error)
 
     @_receiver
+    @_reading
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:
         """Return exactly ``n`` bytes.
 
@@ -626,8 +653,6 @@ class Transport:
             # First: a thread the policy holds the transport for may be
             # receiving, and this call then waits for it in the front.
             status = self._check(idle_check)
-            if status == SENT and self.owed:
-                status = OWED  # read under the lock: not an exchange in flight
             if status != SENT:
                 return status
             return self._exchange(view, terms, timeout, max_size, clear)
@@ -665,6 +690,7 @@ class Transport:
         return bytes(self._buf[offset : offset + n])
 
     @_receiver
+    @_reading
     def fill(self, n: int, timeout: float | None) -> int:
         """Read until at least ``n`` bytes are buffered; return how many are."""
         buf = self._buf
@@ -682,6 +708,7 @@ class Transport:
         return len(buf)
 
     @_receiver
+    @_reading
     def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
         """Everything that arrives until ``idle`` seconds pass without a byte."""
         buf = self._buf
@@ -705,6 +732,7 @@ class Transport:
                 return data
 
     @_receiver
+    @_reading
     def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
         """Wait for an IEEE 488.2 block header; ``(header size, data size)``."""
         buf = self._buf

@@ -33,6 +33,7 @@ from socs_tcp._checks import (
     check_message,
     check_nbytes,
     check_port,
+    check_resync,
     check_seconds,
     check_terminators,
     check_timeout,
@@ -168,6 +169,10 @@ class TCPInterface:
         Override the class attributes of the same names for this instance.
     reconnect_backoff : tuple of float, optional
         Overrides the class attribute of the same name for this instance.
+    resync : {"reconnect", "clear", None}, optional
+        Overrides the class attribute of the same name for this instance.
+    resync_quiet : float, optional
+        Overrides the class attribute of the same name for this instance.
 
     Attributes
     ----------
@@ -211,6 +216,22 @@ class TCPInterface:
         :class:`~socs_tcp.NotConnected` at once, saying when the next
         attempt is allowed. ``reconnect_interval`` still applies as the
         floor. Defaults to ``(0, 0)``: no backoff (socs's behaviour).
+    resync : {"reconnect", "clear", None}
+        What the next command does when the stream may be out of step
+        with the commands: after any receive that failed (timed out, cut
+        off, too long) and was not retried successfully, after a
+        :meth:`query` that failed once it had sent, and after a reply that
+        did not match or a bad block header. ``"reconnect"`` (the default)
+        opens a new connection first, so a reply still on its way is left
+        behind with the old one; ``"clear"`` discards input until the
+        device has been quiet for ``resync_quiet`` seconds (for devices
+        behind serial-to-Ethernet bridges, where a new connection does not
+        empty the bridge's buffer), and reconnects if it never is within
+        ``timeout``; None does nothing (socs.tcp's behaviour: the late reply
+        is read as the next command's). A receive retried without sending
+        keeps every byte. Each resynchronisation is logged once at INFO.
+    resync_quiet : float
+        Seconds of silence that end a ``resync="clear"``. Defaults to 0.1.
     """
 
     read_terminator: ClassVar[Terminator] = b"\n"
@@ -220,6 +241,8 @@ class TCPInterface:
     reconnect_interval: float = 0.0
     idle_check: float = 0.1
     reconnect_backoff: tuple[float, float] = (0.0, 0.0)
+    resync: str | None = "reconnect"
+    resync_quiet: float = 0.1
 
     # Class-level values of the state the front manages, so that a subclass
     # may assign ``comm`` (or ``timeout``...) before calling __init__.
@@ -252,6 +275,8 @@ class TCPInterface:
         reconnect_interval: float | None = None,
         idle_check: float | None = None,
         reconnect_backoff: tuple[float, float] | None = None,
+        resync: str | None | object = ...,
+        resync_quiet: float | None = None,
     ) -> None:
         if not isinstance(ip_address, str) or not ip_address:
             raise ValueError(
@@ -282,6 +307,12 @@ class TCPInterface:
         )
         self.reconnect_backoff = check_backoff(
             cls.reconnect_backoff if reconnect_backoff is None else reconnect_backoff
+        )
+        # None is a policy here, so "not given" is the Ellipsis.
+        self.resync = check_resync(cls.resync if resync is ... else resync)
+        self.resync_quiet = check_seconds(
+            cls.resync_quiet if resync_quiet is None else resync_quiet,
+            "resync_quiet",
         )
         # Held by send() and for a whole query(): no command from another
         # thread gets between a query's command and its reply, or its pacing.
@@ -673,13 +704,11 @@ class TCPInterface:
     def _send_checked(self, msg: ReadableBuffer) -> None:
         """send(), paced, after the checks: replace a connection known over."""
         with self._held():
-            now = time.monotonic()
+            now = self._pace()
             last = max(self._last_send, self._io.last_send)
-            if self.send_interval:
-                wait = last + self.send_interval - now
-                if wait > 0:
-                    time.sleep(wait)
-                    now = time.monotonic()
+            if self._io.owed and self._ended() is None:
+                self._resync()
+                now = time.monotonic()
             reason = self._ended()
             sock = self._comm
             idle = now - last >= self.idle_check
@@ -701,6 +730,49 @@ class TCPInterface:
                     raise self._failure(exc, "send", False) from None
                 first = exc
         self._send_failed(msg, first)
+
+    def _pace(self) -> float:
+        """Sleep what is left of ``send_interval``; the monotonic time after."""
+        now = time.monotonic()
+        if self.send_interval:
+            last = max(self._last_send, self._io.last_send)
+            wait = last + self.send_interval - now
+            if wait > 0:
+                time.sleep(wait)
+                now = time.monotonic()
+        return now
+
+    def _resync(self) -> None:
+        """Bring an out-of-step stream back in step, as ``resync`` says.
+
+        Called with the lock held, before a command goes out on a
+        connection that is still open; NotConnected if a reconnection
+        fails.
+        """
+        io = self._io
+        why = "an earlier reply may still be on its way"
+        if self.resync == "clear":
+            try:
+                count, _ = io.clear(PREVIEW, self.resync_quiet, self._timeout)
+            except OSError as exc:
+                why = f"the device was not quiet for {self.resync_quiet:g} s: {exc}"
+            else:
+                io.owed = False
+                self._health.discarded_late()
+                logger.info(
+                    "%s: resynchronised: %s; discarded %d bytes until the "
+                    "device was quiet for %g s",
+                    self._label,
+                    why,
+                    count,
+                    self.resync_quiet,
+                )
+                return
+        elif self.resync is None:
+            io.owed = False
+            return
+        # Logged once, at INFO, as the reconnection's reason.
+        self._replace(f"resynchronising: {why}")
 
     def _send_failed(self, msg: ReadableBuffer, exc: OSError) -> None:
         """A send failed on a connection thought open: reset, and send once more."""
@@ -1099,10 +1171,10 @@ class TCPInterface:
 
         The reply is this command's own, or an exception: never a reply that
         belongs to an earlier command. When a query fails after sending (a
-        timeout, say), its reply may still come; the next query first
-        discards it if it has arrived whole, and otherwise reconnects, so
-        that a reply still on its way is left behind with the old connection
-        instead of being taken for the new command's.
+        timeout, say), its reply may still come; the next command first
+        resynchronises as ``resync`` says (by default it reconnects, so that
+        a reply still on its way is left behind with the old connection
+        instead of being taken for the new command's).
 
         Holds a per-instance lock for the whole exchange, so queries and
         sends from other threads never get between a command and its reply.
@@ -1170,9 +1242,7 @@ class TCPInterface:
             except OSError as exc:
                 if io.owed:  # it was sent: the reply is the one that failed
                     raise self._failure(exc, "query", False) from None
-                reply = self._query_checked(
-                    command, terminator, timeout, clear, exc
-                )
+                reply = self._query_checked(command, terminator, timeout, clear, exc)
             else:
                 if type(reply) is not bytes:
                     reply = self._query_checked(
@@ -1192,7 +1262,7 @@ class TCPInterface:
         clear: bool,
         failed: OSError | None,
     ) -> bytes:
-        """query() with the policy: settle an owed reply, pace, reconnect.
+        """query() with the policy: pace, resynchronise, reconnect.
 
         ``failed``: the fast path's send failed (nothing owed); it is reset
         and sent once more, as send() does.
@@ -1202,38 +1272,6 @@ class TCPInterface:
             reply = self._recv_until(terminator, timeout=timeout)
         # The frame ends in one of terms; they are sorted longest first.
         return reply[: -len(next(t for t in terms if reply.endswith(t)))]
-
-    def _settle(self, terminator: Terminator) -> None:
-        """Discard the reply a failed query left owed, or reconnect.
-
-        The owed reply is settled when whole frames have arrived and nothing
-        after them: then they are discarded. Anything else (nothing yet, half
-        a frame, a closed connection) cannot tell where the owed reply would
-        end, and the stream is resynchronised by reconnecting.
-        """
-        io = self._io
-        frames = discarded = 0
-        try:
-            while True:
-                try:
-                    discarded += len(io.recv_until(terminator, 0.0, DEFAULT_MAX_SIZE))
-                except TransportTimeout:
-                    break
-                frames += 1
-        except OSError:
-            frames = 0  # closed, reset or unframed: reconnect
-        if frames and not io.pending:
-            logger.info(
-                "%s: discarded the late reply to an earlier query (%d bytes)",
-                self._label,
-                discarded,
-            )
-            self._health.discarded_late()
-            io.owed = False
-            return
-        self._replace(
-            self._ended() or "the reply to an earlier query did not come in time"
-        )
 
     # -- instrument protocols --------------------------------------------
     #
@@ -1285,8 +1323,8 @@ class TCPInterface:
     ) -> Iterator[None]:
         """Send ``command`` as :meth:`query` does; the block reads the reply.
 
-        Under the lock, with query()'s protection from stale replies: a reply
-        a failed query left owed is settled first (else stale input is
+        Held, with query()'s protection from stale replies: paced first,
+        then an out-of-step stream is resynchronised (else stale input is
         cleared if asked), and a failure anywhere leaves the stream owed.
         ``failed``: a send of ``command`` failed already (nothing owed); the
         connection is reset and it is sent once more, as send() does.
@@ -1295,10 +1333,13 @@ class TCPInterface:
             if failed is not None:
                 self._send_failed(command, failed)
             else:
-                if self._io.owed:
-                    self._settle(terminator)
-                elif clear:
-                    self._clear()
+                # Pace first: what arrives during the wait is stale too.
+                self._pace()
+                if self._ended() is None:  # else send() reconnects
+                    if self._io.owed:
+                        self._resync()
+                    elif clear:
+                        self._clear()
                 self.send(command)
             try:
                 if self.query_delay:

@@ -454,6 +454,8 @@ cdef class Transport:
             return BROKEN
         if self._trace_switch[0]:
             return TRACE
+        if self.owed:
+            return OWED
         if _now() - self._last_send >= <double>idle_check:
             # Zero-wait: has the peer closed or reset the idle connection?
             p.fd = self._fd()
@@ -501,22 +503,32 @@ cdef class Transport:
         self, Receive what, Py_ssize_t n, timeout, tuple terms=None, buffer=None,
         double quiet=0.0,
     ):
-        """Run one receive while holding the buffer; refuse a second receiver."""
+        """Run one receive while holding the buffer; refuse a second receiver.
+
+        A receive that fails leaves ``owed`` set (what it waited for may
+        still come); one that succeeds clears it (see the contract).
+        """
         if self._receiving:
             raise second_receiver()
         self._receiving = True
         try:
+            if what == CLEAR:
+                return self._clear(n, quiet, timeout)
             if what == RECV_UNTIL:
-                return self._recv_until(terms, timeout, n)
-            if what == RECV_SOME:
-                return self._recv(n, timeout)
-            if what == RECV_EXACTLY:
-                return self._recv_exactly(n, timeout)
-            if what == RECV_INTO:
-                return self._recv_into(buffer, n, timeout)
-            if what == RECV_EXACTLY_INTO:
-                return self._recv_exactly_into(buffer, n, timeout)
-            return self._clear(n, quiet, timeout)
+                result = self._recv_until(terms, timeout, n)
+            elif what == RECV_SOME:
+                result = self._recv(n, timeout)
+            elif what == RECV_EXACTLY:
+                result = self._recv_exactly(n, timeout)
+            elif what == RECV_INTO:
+                result = self._recv_into(buffer, n, timeout)
+            else:
+                result = self._recv_exactly_into(buffer, n, timeout)
+            self.owed = False
+            return result
+        except BaseException:
+            self.owed = True
+            raise
         finally:
             self._receiving = False
 
@@ -545,6 +557,7 @@ cdef class Transport:
         if not self._receiving and self._end > self._start:
             end = self._frame_end(terms, 0)
             if 0 < end <= max_size:
+                self.owed = False
                 return self._take(end)
         return None
 
@@ -592,8 +605,6 @@ cdef class Transport:
             except BaseException:
                 PyThread_release_lock(self._send_lock)
                 raise
-            if status == SENT and self.owed:
-                status = OWED  # read under the lock: not an exchange in flight
             if status != SENT:
                 PyThread_release_lock(self._send_lock)
                 return status
@@ -854,6 +865,9 @@ cdef class Transport:
                 if not self._fill(deadline, size, False):
                     raise TransportTimeout.expired(timeout, self._peek())
             return self._end - self._start
+        except BaseException:
+            self.owed = True
+            raise
         finally:
             self._receiving = False
 
@@ -878,6 +892,9 @@ cdef class Transport:
                         raise not_quiet(timeout, idle, self._peek())
                 elif not self._fill(quiet, _CHUNK, False):
                     return self._take(self._end - self._start)
+        except BaseException:
+            self.owed = True
+            raise
         finally:
             self._receiving = False
 
@@ -898,6 +915,9 @@ cdef class Transport:
                 if not self._fill(deadline, _CHUNK, False):
                     raise TransportTimeout.expired(timeout, self._peek())
             return header, length
+        except BaseException:
+            self.owed = True
+            raise
         finally:
             self._receiving = False
 

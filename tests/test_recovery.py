@@ -168,19 +168,107 @@ def test_late_reply_arriving_after_the_next_command_is_never_returned(
     assert dev.connections == 2
 
 
-def test_late_reply_that_has_arrived_is_discarded_without_reconnecting(
-    Interface, fake_device, caplog
+def test_a_whole_line_after_a_timeout_is_not_taken_for_the_late_reply(
+    Interface, fake_device
+):
+    # An unsolicited line arrives before the late reply: whole frames in the
+    # buffer do not prove they are the owed reply, so the next query
+    # reconnects instead of guessing.
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, TIMEOUT) as iface:
+        for n in range(3):
+            with pytest.raises(TransportTimeout):
+                iface.query(b"Q%d" % n, timeout=SHORT)
+            dev.send(b"EVENT\n")
+            dev.inject(latency=0.0)
+            assert iface.query(b"R%d" % n) == b"re:R%d" % n
+            dev.inject(latency=0.3)
+    assert dev.connections == 4
+
+
+@pytest.mark.parametrize("mode", ["query", "send"])
+def test_resync_clear_discards_until_quiet_without_reconnecting(
+    Interface, fake_device, caplog, mode
 ):
     caplog.set_level(logging.INFO, logger="socs_tcp")
     dev = fake_device(ECHO, latency=0.2)
-    with Interface(*dev.address, TIMEOUT) as iface:
+    with Interface(*dev.address, TIMEOUT, resync="clear", resync_quiet=0.3) as iface:
         with pytest.raises(TransportTimeout):
-            iface.query(b"ONE", timeout=SHORT)
-        dev.inject()
-        dev.wait_idle()  # the late reply is in by now
-        assert iface.query(b"TWO", clear=False) == b"re:TWO"
+            if mode == "query":
+                iface.query(b"ONE", timeout=SHORT)
+            else:
+                iface.send(b"ONE\n")
+                iface.recv_until(timeout=SHORT)
+        dev.inject()  # the late reply comes within resync_quiet
+        assert poll(iface, mode, 2).rstrip(b"\n") == b"re:P2"
     assert dev.connections == 1
-    assert any("late reply" in r.getMessage() for r in caplog.records)
+    assert sum("resynchronised" in r.getMessage() for r in caplog.records) == 1
+    assert iface.health.late_replies_discarded == 1
+
+
+def test_resync_none_keeps_socs_behaviour(Interface, fake_device):
+    dev = fake_device(ECHO, latency=0.2)
+    with Interface(*dev.address, TIMEOUT, resync=None) as iface:
+        iface.send(b"ONE\n")
+        with pytest.raises(TransportTimeout):
+            iface.recv_until(timeout=SHORT)
+        dev.inject()
+        dev.wait_idle()
+        iface.send(b"TWO\n")
+        assert iface.recv_until() == b"re:ONE\n"  # the stale reply, as socs.tcp
+    assert dev.connections == 1
+
+
+@pytest.mark.parametrize(
+    "receive",
+    [
+        lambda iface: iface.recv(),
+        lambda iface: iface.recv_until(timeout=SHORT),
+        lambda iface: iface.recv_exactly(7, timeout=SHORT),
+        lambda iface: iface.recv_into(bytearray(64)),
+        lambda iface: iface.recv_exactly_into(bytearray(7), 7, timeout=SHORT),
+    ],
+    ids=["recv", "recv_until", "recv_exactly", "recv_into", "recv_exactly_into"],
+)
+def test_send_after_a_failed_receive_never_reads_the_stale_reply(
+    Interface, fake_device, caplog, receive
+):
+    caplog.set_level(logging.INFO, logger="socs_tcp")
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, SHORT) as iface:
+        iface.send(b"ONE\n")
+        with pytest.raises(TransportTimeout):
+            receive(iface)
+        dev.inject()
+        iface.send(b"TWO\n")  # resynchronises first: a new connection
+        iface.timeout = TIMEOUT
+        assert iface.recv_until() == b"re:TWO\n"
+    assert dev.connections == 2
+    lines = [
+        r.getMessage() for r in caplog.records if "resynchronising" in r.getMessage()
+    ]
+    assert len(lines) == 1 and lines[0].startswith(f"127.0.0.1:{dev.port}")
+
+
+def test_a_receive_retried_without_sending_keeps_every_byte(Interface, fake_device):
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, TIMEOUT) as iface:
+        iface.send(b"ONE\n")
+        with pytest.raises(TransportTimeout):
+            iface.recv_until(timeout=SHORT)
+        assert iface.recv_until() == b"re:ONE\n"  # still wanted, still there
+        iface.send(b"TWO\n")  # the stream is in step: no reconnection
+        assert iface.recv_until() == b"re:TWO\n"
+    assert dev.connections == 1
+
+
+def test_resync_is_checked(Interface, fake_device):
+    dev = fake_device(ECHO)
+    for bad in ["close", True, 0]:
+        with pytest.raises(
+            ValueError, match="resync must be 'reconnect', 'clear' or None"
+        ):
+            Interface(*dev.address, TIMEOUT, resync=bad)
 
 
 def test_half_a_late_reply_makes_the_next_query_resynchronise(Interface, fake_device):
