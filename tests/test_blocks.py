@@ -3,6 +3,7 @@
 Both transports, against FakeDevice and raw loopback peers.
 """
 
+import socket
 import sys
 import threading
 import time
@@ -39,10 +40,18 @@ def test_a_block_chunked_at_every_byte_is_read_by_its_length(Interface):
             iface.close()
 
 
-def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer):
-    reply = BLOCK + b"\n"
+# A small block with the same traps, for the tests that cut it everywhere.
+SMALL = b"\n#\r\n#15x\n\x00\xff#0\r"
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer, end):
+    # Header, data and terminator, each cut at every byte: the two pieces
+    # come in two reads (no Nagle delay: the peer sends each at once).
+    reply = block(SMALL) + end
 
     def device(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             line = b""
             while not line.endswith(b"\n"):
@@ -57,10 +66,11 @@ def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer):
 
     peer = make_peer(device)
     iface = Interface("127.0.0.1", peer.port, BOUND)
+    iface.read_terminator = end
     try:
         for cut in range(1, len(reply)):
-            assert iface.query_block(b"%d" % cut, clear=False) == DATA, cut
-            assert iface.pending == 0
+            assert iface.query_block(b"%d" % cut, clear=False) == SMALL, cut
+            assert iface.pending == 0, cut
     finally:
         iface.close()
 
