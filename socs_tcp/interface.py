@@ -49,6 +49,7 @@ from socs_tcp._limits import (
 )
 from socs_tcp._replies import (
     Expect,
+    byte_view,
     check_expect,
     check_separator,
     empty_array,
@@ -1475,7 +1476,7 @@ class TCPInterface:
                         f"{dt} items ({dt.itemsize} bytes each)"
                     )
                 arrays.append(empty_array(length // dt.itemsize, dt))
-                return arrays[0].data.cast("B")
+                return byte_view(arrays[0])
 
             count = self._block(
                 "query_block", timeout, max_size, trailing, terminator, False, array_of

@@ -141,13 +141,43 @@ def test_a_header_that_is_not_a_block_raises_and_resynchronises(Interface, reply
             with pytest.raises(ProtocolError, match="not an IEEE 488.2 block") as info:
                 iface.query_block(b"CURV?")
             assert isinstance(info.value, ConnectionError)
-            # The bytes seen are in .partial, and were not consumed.
-            assert info.value.partial and reply.startswith(info.value.partial[:3])
-            assert iface.pending == len(info.value.partial)
+            # The bytes seen are in .partial (as many as had come: the
+            # reply's start, at least up to the byte that gave it away), and
+            # were not consumed.
+            partial = info.value.partial
+            first_bad = {b"ERR -113": 1, b"#x12": 2, b"#31a5": 4, b" #15abcde": 1}
+            assert (reply + b"\n").startswith(partial)
+            assert len(partial) >= first_bad[reply]
+            assert iface.pending == len(partial)
+            assert repr(partial[:16]) in str(info.value)
             # Out of sync: the next query resynchronises and gets its reply.
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
         finally:
             iface.close()
+
+
+def test_a_bad_header_raises_at_the_byte_that_gives_it_away(Interface, make_peer):
+    def device(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(b"#")
+        time.sleep(0.1)
+        conn.sendall(b"2")
+        time.sleep(0.1)
+        conn.sendall(b"1x")  # then silence
+        conn.recv(1)
+
+    peer = make_peer(device)
+    iface = Interface("127.0.0.1", peer.port, BOUND)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ProtocolError) as info:
+            iface.recv_block()
+        # At once, not at the timeout, and with exactly what came.
+        assert time.monotonic() - start < 2
+        assert info.value.partial == b"#21x"
+        assert iface.recv_exactly(4, timeout=0) == b"#21x"
+    finally:
+        iface.close()
 
 
 def test_recv_block_with_a_bad_header_counts_as_out_of_sync(Interface):
@@ -325,6 +355,55 @@ def test_a_block_that_is_not_whole_items_raises(Interface):
             with pytest.raises(ProtocolError, match="whole number"):
                 iface.query_block(b"CURV?", dtype="<u2")
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+@pytest.mark.parametrize(
+    "dtype, error, match",
+    [
+        ("O", TypeError, "Python objects"),
+        ([("t", "<f8"), ("label", "O")], TypeError, "Python objects"),
+        ("S", ValueError, "no size"),
+        ("U", ValueError, "no size"),
+    ],
+)
+def test_a_dtype_a_block_cannot_fill_is_refused_before_sending(
+    Interface, dtype, error, match
+):
+    with FakeDevice({b"CURV?": block(b"x" * 16)}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            with pytest.raises(error, match=match):
+                iface.query_block(b"CURV?", dtype=dtype)
+            assert iface.query_block(b"CURV?", dtype="S8").tolist() == [b"x" * 8] * 2
+            assert device.received == [b"CURV?"]  # the refused call sent nothing
+        finally:
+            iface.close()
+
+
+@pytest.mark.parametrize("dtype, shape", [("<f4", (0,)), ("(2,)u1", (0, 2))])
+def test_an_empty_block_is_an_empty_array(Interface, dtype, shape):
+    with FakeDevice({b"CURV?": b"#10", b"*IDN?": b"ACME"}) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            array = iface.query_block(b"CURV?", dtype=dtype)
+            assert array.shape == shape and array.dtype == np.dtype(dtype).base
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+        finally:
+            iface.close()
+
+
+def test_a_sub_array_dtype_gives_rows(Interface):
+    # Pairs of (x, y) int16, big-endian; and the same as an indefinite block.
+    data = np.array([[1, -2], [3, -4]], dtype=">i2").tobytes()
+    responses = {b"XY?": block(data), b"XY0?": b"#0" + data}
+    with FakeDevice(responses) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            for command in (b"XY?", b"XY0?"):
+                rows = iface.query_block(command, dtype="(2,)>i2")
+                assert rows.tolist() == [[1, -2], [3, -4]], command
         finally:
             iface.close()
 
