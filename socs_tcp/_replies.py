@@ -114,4 +114,4 @@ def byte_view(array: numpy.ndarray[Any, Any]) -> memoryview:
     """
     import numpy
 
-    return memoryview(array.reshape(-1).view(numpy.uint8))
+    return array.reshape(-1).view(numpy.uint8).data
