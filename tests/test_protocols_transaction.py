@@ -144,7 +144,9 @@ def test_an_exception_inside_releases_the_lock(maxigauge):
     assert done == [1e-3]
 
 
-@pytest.mark.parametrize("step", ["recv_until", "query"])
+@pytest.mark.parametrize(
+    "step", ["recv_until", "query", "query_quiet", "query_block", "query_values"]
+)
 def test_close_from_another_thread_ends_a_transaction_at_once(Interface, step):
     with FakeDevice({b"WAIT?": None, b"T?": b"21.5"}) as device:
         iface = Interface(*device.address, BOUND)
@@ -154,13 +156,14 @@ def test_close_from_another_thread_ends_a_transaction_at_once(Interface, step):
         def worker():
             with iface.transaction():
                 try:
-                    if step == "query":
-                        waiting.set()
-                        iface.query(b"WAIT?")
-                    else:
+                    if step == "recv_until":
                         iface.send(b"WAIT?\n")
                         waiting.set()
                         iface.recv_until()
+                    else:
+                        waiting.set()
+                        args = (0.1,) if step == "query_quiet" else ()
+                        getattr(iface, step)(b"WAIT?", *args)
                 except Exception as exc:
                     outcome.append((exc, time.monotonic()))
 
