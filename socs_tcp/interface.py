@@ -229,6 +229,7 @@ class TCPInterface:
     _comm: socket.socket | None = None
     _io: Transport = DISCONNECTED
     _owed = False
+    _owed_unframed = False
     _tracing = False
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
@@ -287,6 +288,7 @@ class TCPInterface:
         self._backoff = 0.0  # the backoff's current step, in seconds
         self._in_on_connect = False
         self._owed = False  # a failed query's reply may still be on its way
+        self._owed_unframed = False  # and the read terminator cannot frame it
         self._tracing = False
         if self._comm is not None:  # a subclass set comm before __init__
             self._close_connection()
@@ -320,7 +322,7 @@ class TCPInterface:
         if sock is not self._comm:
             self._comm = sock
             self._io = DISCONNECTED if sock is None else self._transport_type(sock)
-            self._owed = False
+            self._owed = self._owed_unframed = False
             self._tracing = _trace.enabled()
 
     @_state
@@ -547,7 +549,7 @@ class TCPInterface:
         sock = self._comm
         self._comm = None
         self._io = DISCONNECTED
-        self._owed = False
+        self._owed = self._owed_unframed = False
         self._in_on_connect = False
         self._health.closing(None)
         if sock is not None:
@@ -1120,8 +1122,15 @@ class TCPInterface:
         The owed reply is settled when whole frames have arrived and nothing
         after them: then they are discarded. Anything else (nothing yet, half
         a frame, a closed connection) cannot tell where the owed reply would
-        end, and the stream is resynchronised by reconnecting.
+        end, and the stream is resynchronised by reconnecting. So is a reply
+        owed that the read terminator does not frame (a block, a reply that
+        ends in silence): whole lines prove nothing about where it ends.
         """
+        if self._owed_unframed:
+            self._replace(
+                self._ended() or "the reply to an earlier query did not come in time"
+            )
+            return
         io = self._io
         frames = discarded = 0
         try:
@@ -1154,16 +1163,19 @@ class TCPInterface:
     # recv_quiet, recv_block_header); what is here is policy. Public names
     # are never called through ``self``: subclasses may define them.
 
-    def _lost_sync(self, reason: str) -> None:
+    def _lost_sync(self, reason: str, framed: bool = False) -> None:
         """The stream is out of step with the commands: the next query
-        resynchronises first (as after a query that timed out)."""
+        resynchronises first (as after a query that timed out), by
+        reconnecting unless what is owed is ``framed`` by the read
+        terminator."""
         logger.debug("%s: out of sync: %s", self._label, reason)
         self._owed = True
+        self._owed_unframed = self._owed_unframed or not framed
 
     def _mismatch(self, expect: Expect, reply: bytes) -> TransportError:
         """The error for a reply that does not match; counted, lost sync."""
         self._health.mismatch()
-        self._lost_sync("a reply did not match what its query expected")
+        self._lost_sync("a reply did not match what its query expected", True)
         return self._failure(ReplyMismatch.of(expect, reply), "query", False)
 
     @contextlib.contextmanager

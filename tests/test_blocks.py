@@ -3,6 +3,7 @@
 Both transports, against FakeDevice and raw loopback peers.
 """
 
+import select
 import socket
 import sys
 import threading
@@ -12,7 +13,7 @@ import tracemalloc
 import pytest
 
 from socs_tcp import FrameTooLong, ProtocolError, TransportTimeout
-from socs_tcp.testing import FakeDevice
+from socs_tcp.testing import FakeDevice, Reply
 from tests.conftest import BOUND, read_exactly
 
 # Terminators, hashes and a header-lookalike inside the data.
@@ -217,6 +218,21 @@ def test_a_block_that_times_out_keeps_every_byte_for_a_retry(Interface, make_pee
     finally:
         go.set()
         iface.close()
+
+
+def test_a_late_block_is_never_taken_for_the_next_reply(Interface):
+    # The late block's first piece ends in a b"\n" of its data when the next
+    # query starts: that does not make it a whole reply to discard.
+    responses = {b"CURV?": Reply(BLOCK, delay=0.2), b"*IDN?": b"ACME"}
+    with FakeDevice(responses, chunk=6, chunk_delay=0.5) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            with pytest.raises(TransportTimeout):
+                iface.query_block(b"CURV?", timeout=0.1)
+            assert select.select([iface.comm], [], [], BOUND)[0]
+            assert iface.query(b"*IDN?") == b"ACME"
+        finally:
+            iface.close()
 
 
 def test_the_timeout_bounds_header_data_and_terminator_together(Interface, make_peer):

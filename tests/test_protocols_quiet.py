@@ -163,6 +163,25 @@ def test_a_late_reply_is_never_taken_for_the_next_ones(Interface, pause):
             iface.close()
 
 
+def test_a_late_reply_arriving_line_by_line_is_never_taken_for_the_next(
+    Interface,
+):
+    # The late listing's first line has come, whole, when the next query
+    # starts: whole lines do not say the listing is over.
+    responses = {b"LIST?": Reply(LISTING, delay=0.2), b"*IDN?": b"ACME\r\n"}
+    with FakeDevice(
+        responses, reply_terminator=b"", chunk=13, chunk_delay=0.5
+    ) as device:
+        iface = Interface(*device.address, BOUND)
+        try:
+            with pytest.raises(TransportTimeout):
+                iface.query_quiet(b"LIST?", 0.05, timeout=0.1)
+            wait_arrived(iface)
+            assert iface.query(b"*IDN?", terminator=b"\r\n") == b"ACME"
+        finally:
+            iface.close()
+
+
 @pytest.mark.parametrize(
     "args, error",
     [
