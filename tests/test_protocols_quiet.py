@@ -46,15 +46,12 @@ def wait_arrived(iface):
 
 def test_a_multi_line_reply_in_pieces_is_one_call(Interface):
     with FakeDevice({b"LIST?": LISTING}, chunk=5, chunk_delay=0.02) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             start = time.monotonic()
             # The pieces come 20 ms apart: shorter than idle, one reply.
             assert iface.query_quiet(b"LIST?", 0.15) == LISTING + b"\n"
             assert time.monotonic() - start >= 0.15  # it waited for the silence
             assert iface.pending == 0
-        finally:
-            iface.close()
 
 
 def test_recv_quiet_returns_buffered_bytes_first(Interface, make_peer):
@@ -65,29 +62,22 @@ def test_recv_quiet_returns_buffered_bytes_first(Interface, make_peer):
         conn.recv(1)
 
     peer = make_peer(device)
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         assert iface.recv_until() == b"one\n"
         assert iface.recv_quiet(0.2) == b"two\nthree\n"
-    finally:
-        iface.close()
 
 
 def test_it_waits_past_idle_for_the_first_byte(Interface):
     with FakeDevice({b"MEAS?": Reply(b"4.2", delay=0.3)}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             start = time.monotonic()
             assert iface.query_quiet(b"MEAS?", 0.05) == b"4.2\n"
             assert time.monotonic() - start >= 0.3
-        finally:
-            iface.close()
 
 
 def test_nothing_at_all_is_a_timeout(Interface):
     with FakeDevice({b"MEAS?": None}) as device:
-        iface = Interface(*device.address, 0.2)
-        try:
+        with Interface(*device.address, 0.2) as iface:
             iface.send(b"MEAS?\n")
             start = time.monotonic()
             with pytest.raises(TransportTimeout) as info:
@@ -96,13 +86,10 @@ def test_nothing_at_all_is_a_timeout(Interface):
             assert info.value.partial == b""
             with pytest.raises(TransportTimeout):
                 iface.recv_quiet(0.05, timeout=0.1)
-        finally:
-            iface.close()
 
 
 def test_the_timeout_bounds_the_call_on_a_device_that_never_pauses(Interface, chatty):
-    iface = Interface("127.0.0.1", chatty.port, BOUND)
-    try:
+    with Interface("127.0.0.1", chatty.port, BOUND) as iface:
         start = time.monotonic()
         with pytest.raises(TransportTimeout, match="did not fall silent") as info:
             iface.recv_quiet(0.1, timeout=0.3)
@@ -113,26 +100,20 @@ def test_the_timeout_bounds_the_call_on_a_device_that_never_pauses(Interface, ch
         assert iface.pending == len(partial)
         more = len(partial) + 60
         assert iface.recv_exactly(more) == lines(more // 6 + 1)[:more]
-    finally:
-        iface.close()
 
 
 def test_max_size_without_a_pause_keeps_the_bytes(Interface, chatty):
-    iface = Interface("127.0.0.1", chatty.port, BOUND)
-    try:
+    with Interface("127.0.0.1", chatty.port, BOUND) as iface:
         with pytest.raises(FrameTooLong, match="max_size=60") as info:
             iface.recv_quiet(0.1, max_size=60)
         assert info.value.partial == lines(10)
         assert iface.pending >= 60
         assert iface.recv_exactly(120) == lines(20)
-    finally:
-        iface.close()
 
 
 def test_query_quiet_drops_stale_input_before_sending(Interface):
     with FakeDevice({b"LIST?": LISTING}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             device.send(b"ALARM 3\r\n")  # unsolicited
             wait_arrived(iface)
             assert iface.query_quiet(b"LIST?", 0.1) == LISTING + b"\n"
@@ -141,16 +122,13 @@ def test_query_quiet_drops_stale_input_before_sending(Interface):
             wait_arrived(iface)
             reply = iface.query_quiet(b"LIST?", 0.1, clear=False)
             assert reply == b"ALARM 4\r\n" + LISTING + b"\n"
-        finally:
-            iface.close()
 
 
 @pytest.mark.parametrize("pause", [0.0, 0.5], ids=["not-yet", "arrived"])
 def test_a_late_reply_is_never_taken_for_the_next_ones(Interface, pause):
     responses = {b"LIST?": Reply(LISTING, delay=0.3), b"*IDN?": b"ACME"}
     with FakeDevice(responses) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             with pytest.raises(TransportTimeout):
                 iface.query_quiet(b"LIST?", 0.05, timeout=0.1)
             time.sleep(pause)
@@ -159,8 +137,6 @@ def test_a_late_reply_is_never_taken_for_the_next_ones(Interface, pause):
                 iface.query_quiet(b"LIST?", 0.05, timeout=0.1)
             time.sleep(pause)
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
-        finally:
-            iface.close()
 
 
 def test_a_late_reply_arriving_line_by_line_is_never_taken_for_the_next(
@@ -172,14 +148,11 @@ def test_a_late_reply_arriving_line_by_line_is_never_taken_for_the_next(
     with FakeDevice(
         responses, reply_terminator=b"", chunk=13, chunk_delay=0.5
     ) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             with pytest.raises(TransportTimeout):
                 iface.query_quiet(b"LIST?", 0.05, timeout=0.1)
             wait_arrived(iface)
             assert iface.query(b"*IDN?", terminator=b"\r\n") == b"ACME"
-        finally:
-            iface.close()
 
 
 @pytest.mark.parametrize(
@@ -193,16 +166,13 @@ def test_a_late_reply_arriving_line_by_line_is_never_taken_for_the_next(
 )
 def test_query_quiet_checks_its_arguments_before_sending(Interface, args, error):
     with FakeDevice({b"LIST?": LISTING}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             with pytest.raises(error):
                 iface.query_quiet(*args)
             with pytest.raises(ValueError, match="idle"):
                 iface.recv_quiet(0.0)
             assert iface.query_quiet(b"LIST?", 0.1) == LISTING + b"\n"
             assert device.received == [b"LIST?"]  # the bad call sent nothing
-        finally:
-            iface.close()
 
 
 # -- prompt devices -----------------------------------------------------------
@@ -212,8 +182,7 @@ def test_a_prompt_ends_the_reply_with_no_wait(Interface):
     # DLC smart style: the reply, then the prompt "> ", cut at every byte.
     responses = {b"wl?": b"1550.12\n", b"cmp?": b"a>b, c> d\n"}
     with FakeDevice(responses, reply_terminator=b"> ", chunk=1) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             for _ in range(3):
                 start = time.monotonic()
                 assert iface.query(b"wl?", terminator=b"> ") == b"1550.12\n"
@@ -222,8 +191,6 @@ def test_a_prompt_ends_the_reply_with_no_wait(Interface):
             assert iface.query(b"cmp?", terminator=b"> ") == b"a>b, c"
             assert iface.recv_until(b"> ") == b"d\n> "
             assert iface.pending == 0
-        finally:
-            iface.close()
 
 
 def test_a_colon_prompt_device_as_a_driver_class(Interface):
@@ -235,10 +202,7 @@ def test_a_colon_prompt_device_as_a_driver_class(Interface):
 
     responses = {b"MG _TPA": b" 1234.0000\r\n", b"SH AB": b""}
     with FakeDevice(responses, terminator=b"\r", reply_terminator=b":") as device:
-        galil = Galil(*device.address, BOUND)
-        try:
+        with Galil(*device.address, BOUND) as galil:
             assert galil.query(b"SH AB") == b""
             assert float(galil.query(b"MG _TPA")) == 1234.0
             assert device.received == [b"SH AB", b"MG _TPA"]
-        finally:
-            galil.close()

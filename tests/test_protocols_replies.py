@@ -30,11 +30,8 @@ def gauge(Interface):
         b"NONE?": b"",
     }
     with FakeDevice(responses) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             yield iface, device
-        finally:
-            iface.close()
 
 
 # -- expect -------------------------------------------------------------------

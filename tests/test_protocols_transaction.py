@@ -52,11 +52,8 @@ def maxigauge(Interface):
     with FakeDevice(
         Maxigauge(), terminator=None, framer=pfeiffer_framer, latency=0.002
     ) as device:
-        iface = TPG(*device.address, BOUND)
-        try:
+        with TPG(*device.address, BOUND) as iface:
             yield iface, device
-        finally:
-            iface.close()
 
 
 def pressure(iface, channel):
