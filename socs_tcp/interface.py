@@ -936,35 +936,43 @@ class TCPInterface:
         timeout = self._deadline_arg(timeout)
         with check_buffer(buffer) as view:
             nbytes = check_nbytes(nbytes, len(view))
-            deadline = None if timeout is None else time.monotonic() + timeout
-            got = 0
             try:
-                while got < nbytes:
-                    wait = None
-                    if deadline is not None:
-                        wait = max(0.0, deadline - time.monotonic())
-                        if got and not wait:  # checked after every kernel read
-                            raise TransportTimeout.expired(timeout, view[:got])
-                    # The slice is released however the read ends, so the
-                    # caller's buffer is free even while a traceback lives.
-                    with view[got:] as rest:
-                        try:
-                            count = self._io.recv_into(rest, nbytes - got, wait)
-                        except TransportTimeout:
-                            count = -1
-                        except TransportError as exc:
-                            exc.partial = bytes(view[:got])
-                            raise
-                    if count < 0:
-                        raise TransportTimeout.expired(timeout, view[:got])
-                    if count == 0:
-                        raise IncompleteRead.at_eof(view[:got])
-                    got += count
+                self._fill_view(view, nbytes, timeout)
             except OSError as exc:
                 raise self._failure(exc, "recv_exactly_into", reset_on_error) from None
-            if self._tracing:
-                _trace.record(self._label, "<", view[:nbytes])
             return nbytes
+
+    def _fill_view(self, view: memoryview, nbytes: int, timeout: float | None) -> None:
+        """Receive exactly ``nbytes`` into ``view``; the transport's errors, raw.
+
+        What :meth:`recv_exactly_into` and a block read into a buffer share;
+        their callers turn the errors into the caller's (once).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        got = 0
+        while got < nbytes:
+            wait = None
+            if deadline is not None:
+                wait = max(0.0, deadline - time.monotonic())
+                if got and not wait:  # checked after every kernel read
+                    raise TransportTimeout.expired(timeout, view[:got])
+            # The slice is released however the read ends, so the
+            # caller's buffer is free even while a traceback lives.
+            with view[got:] as rest:
+                try:
+                    count = self._io.recv_into(rest, nbytes - got, wait)
+                except TransportTimeout:
+                    count = -1
+                except TransportError as exc:
+                    exc.partial = bytes(view[:got])
+                    raise
+            if count < 0:
+                raise TransportTimeout.expired(timeout, view[:got])
+            if count == 0:
+                raise IncompleteRead.at_eof(view[:got])
+            got += count
+        if self._tracing:
+            _trace.record(self._label, "<", view[:nbytes])
 
     def clear(self, quiet: float = 0.0, *, timeout: float | None = None) -> int:
         """Discard stale input: the buffer and what the socket holds.
@@ -1551,11 +1559,14 @@ class TCPInterface:
             io.recv_exactly(header, 0.0)
             started = True
             if length:
-                TCPInterface.recv_exactly_into(self, view, length, _left(deadline))
+                self._fill_view(view, length, _left(deadline))
             if trailing:
                 io.recv_exactly(self._terminator_at(0, terms, deadline), 0.0)
             return length
         except OSError as exc:
+            if isinstance(exc, TransportTimeout):
+                # Each step had what was left: name the call's own timeout.
+                exc = TransportTimeout.expired(timeout, exc.partial)
             if started or isinstance(exc, ProtocolError):
                 self._lost_sync(f"{what} failed: {exc}")
             raise self._failure(exc, what, reset_on_error) from None

@@ -260,6 +260,24 @@ def test_a_block_cut_short_inside_a_buffer_keeps_its_bytes_in_partial(
         assert buffer[:15] == DATA[:15]
 
 
+@pytest.mark.parametrize("into", [False, True], ids=["bytes", "into"])
+def test_a_block_timeout_is_one_failure_naming_the_calls_timeout(
+    Interface, make_peer, into
+):
+    # Header, part of the data, then nothing: every step of the read had
+    # only what was left of the call's 0.2 s.
+    peer = make_peer(lambda conn: conn.sendall(BLOCK[:20]) or conn.recv(1))
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
+        buffer = bytearray(len(DATA))
+        with pytest.raises(TransportTimeout, match=r"within 0\.2 s"):
+            if into:
+                iface.recv_block_into(buffer, timeout=0.2)
+            else:
+                iface.recv_block(timeout=0.2)
+        health = iface.health
+        assert health.timeouts == 1 and health.failures == 1
+
+
 # -- NumPy --------------------------------------------------------------------
 
 import numpy as np  # noqa: E402 -- a test dependency (the test extra)
