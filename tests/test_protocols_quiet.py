@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from socs_tcp import FrameTooLong, TransportTimeout
+from socs_tcp import FrameTooLong, IncompleteRead, TransportTimeout
 from socs_tcp.testing import FakeDevice, Reply
 from tests.conftest import BOUND
 
@@ -109,6 +109,21 @@ def test_max_size_without_a_pause_keeps_the_bytes(Interface, chatty):
         assert info.value.partial == lines(10)
         assert iface.pending >= 60
         assert iface.recv_exactly(120) == lines(20)
+
+
+def test_a_device_that_closes_mid_reply_leaves_what_it_sent(Interface, make_peer):
+    def device(conn):
+        conn.sendall(b"CH1 ON\r\nCH2")
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(1)
+
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
+        with pytest.raises(IncompleteRead) as info:
+            iface.recv_quiet(0.1)
+        assert info.value.partial == b"CH1 ON\r\nCH2"
+        assert iface.recv(100) == b"CH1 ON\r\nCH2"
+        assert iface.recv(100) == b""  # then the end, as socs's recv says it
 
 
 def test_query_quiet_drops_stale_input_before_sending(Interface):
