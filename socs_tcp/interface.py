@@ -1136,7 +1136,7 @@ class TCPInterface:
         """
         if self._owed_unframed:
             self._replace(
-                self._ended() or "the reply to an earlier query did not come in time"
+                self._ended() or "an earlier query left the stream out of step"
             )
             return
         io = self._io
