@@ -165,3 +165,21 @@ def test_bad_values_options_are_refused_before_sending(gauge, options, match):
         iface.query_values(b"V?", **options)
     assert iface.query(b"T?") == b"21.5"
     assert device.received == [b"T?"]
+
+
+def test_every_reply_and_error_payload_is_bytes(Interface):
+    responses = {b"Q": b"abc", b"B": b"#13x\ny", b"I": b"#0xyz", b"E": b"ERR"}
+    with FakeDevice(responses) as device, Interface(*device.address, BOUND) as iface:
+        replies = [
+            iface.query_quiet(b"Q", 0.1),
+            iface.query_block(b"B"),
+            iface.query_block(b"I"),
+            iface.query(b"Q", expect=b"a"),
+        ]
+        with pytest.raises(ReplyMismatch) as mismatch:
+            iface.query(b"E", expect=b"OK")
+        with pytest.raises(ConnectionError) as not_a_block:
+            iface.query_block(b"E")
+        replies += [mismatch.value.reply, not_a_block.value.partial]
+    assert [type(reply) for reply in replies] == [bytes] * 6
+    assert replies[:4] == [b"abc\n", b"x\ny", b"xyz", b"abc"]
