@@ -85,6 +85,8 @@ class Health:
         Calls that raised :class:`~socs_tcp.TransportTimeout`.
     late_replies_discarded : int
         Late replies to earlier commands that were discarded.
+    mismatches : int
+        Replies that did not match what their query expected (``expect=``).
     bytes_sent, bytes_received : int
         Payload bytes over all connections, as the system counted them
         (sent: acknowledged by the device; received: arrived, read or
@@ -101,6 +103,7 @@ class Health:
     reconnects: int
     timeouts: int
     late_replies_discarded: int
+    mismatches: int
     bytes_sent: int
     bytes_received: int
     last_error: str | None
@@ -168,6 +171,7 @@ class ConnectionLog:
         self.reconnects = 0
         self.timeouts = 0
         self.late_replies = 0
+        self.mismatches = 0
         self.last_error: str | None = None
         self.sent = self.received = 0  # of connections already closed
 
@@ -215,6 +219,7 @@ class ConnectionLog:
             reconnects=self.reconnects,
             timeouts=self.timeouts,
             late_replies_discarded=self.late_replies,
+            mismatches=self.mismatches,
             bytes_sent=self.sent + sent,
             bytes_received=self.received + received,
             last_error=self.last_error,
@@ -276,9 +281,6 @@ class ConnectionLog:
         else:
             self.unreported += 1
         self.reason = None
-
-    #: Replies that did not match a query's ``expect``, since construction.
-    mismatches: int = 0
 
     def mismatch(self) -> None:
         """A reply did not match what its query expected."""

@@ -73,7 +73,12 @@ def parse_values(
 
 
 def numpy_dtype(dtype: Any) -> numpy.dtype[Any]:
-    """``dtype`` as a NumPy dtype; ImportError with advice without NumPy."""
+    """``dtype`` as a NumPy dtype a block's bytes can fill.
+
+    ImportError with advice without NumPy; TypeError for a dtype of Python
+    objects (raw bytes are not objects), ValueError for one of no size
+    (``"S"``: no item count follows from a length).
+    """
     try:
         import numpy
     except ImportError:
@@ -81,7 +86,17 @@ def numpy_dtype(dtype: Any) -> numpy.dtype[Any]:
             "query_block(dtype=...) returns a NumPy array and needs NumPy: "
             "pip install numpy (or leave dtype out for the block's bytes)"
         ) from None
-    return numpy.dtype(dtype)
+    dt = numpy.dtype(dtype)
+    if dt.hasobject:
+        raise TypeError(
+            f"dtype {dtype!r} holds Python objects, which a block's bytes "
+            "cannot be; give a numeric or bytes dtype such as '<f4' or 'S8'"
+        )
+    if not dt.itemsize:
+        raise ValueError(
+            f"dtype {dtype!r} has items of no size; give the size, e.g. 'S8'"
+        )
+    return dt
 
 
 def empty_array(count: int, dtype: numpy.dtype[Any]) -> numpy.ndarray[Any, Any]:
@@ -89,3 +104,14 @@ def empty_array(count: int, dtype: numpy.dtype[Any]) -> numpy.ndarray[Any, Any]:
     import numpy
 
     return numpy.empty(count, dtype)
+
+
+def byte_view(array: numpy.ndarray[Any, Any]) -> memoryview:
+    """A writable view of a C-contiguous ``array``'s bytes, as one flat run.
+
+    Unlike ``array.data.cast("B")``, also for an empty array of a
+    sub-array dtype (shape ``(0, n)``), which ``memoryview.cast`` refuses.
+    """
+    import numpy
+
+    return array.reshape(-1).view(numpy.uint8).data

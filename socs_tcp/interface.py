@@ -49,6 +49,7 @@ from socs_tcp._limits import (
 )
 from socs_tcp._replies import (
     Expect,
+    byte_view,
     check_expect,
     check_separator,
     empty_array,
@@ -1103,12 +1104,20 @@ class TCPInterface:
         with check_buffer(buffer) as view:
             nbytes = check_nbytes(nbytes, len(view))
             try:
-                self._io.recv_exactly_into(view, nbytes, timeout)
+                self._fill_view(view, nbytes, timeout)
             except OSError as exc:
                 raise self._failure(exc, "recv_exactly_into", reset_on_error) from None
-            if self._tracing:
-                _trace.record(self._label, "<", view[:nbytes])
             return nbytes
+
+    def _fill_view(self, view: memoryview, nbytes: int, timeout: float | None) -> None:
+        """Receive exactly ``nbytes`` into ``view``; the transport's errors, raw.
+
+        What :meth:`recv_exactly_into` and a block read into a buffer share;
+        their callers turn the errors into the caller's (once).
+        """
+        self._io.recv_exactly_into(view, nbytes, timeout)
+        if self._tracing:
+            _trace.record(self._label, "<", view[:nbytes])
 
     def clear(self, quiet: float = 0.0, *, timeout: float | None = None) -> int:
         """Discard stale input: the buffer and what the socket holds.
@@ -1282,8 +1291,8 @@ class TCPInterface:
     # are never called through ``self``: subclasses may define them.
 
     def _lost_sync(self, reason: str) -> None:
-        """The stream is out of step with the commands: the next query
-        resynchronises first (as after a query that timed out)."""
+        """The stream is out of step with the commands: the next command
+        resynchronises first (as after a receive that timed out)."""
         logger.debug("%s: out of sync: %s", self._label, reason)
         self._io.owed = True
 
@@ -1622,7 +1631,7 @@ class TCPInterface:
                         f"{dt} items ({dt.itemsize} bytes each)"
                     )
                 arrays.append(empty_array(length // dt.itemsize, dt))
-                return arrays[0].data.cast("B")
+                return byte_view(arrays[0])
 
             count = self._block(
                 "query_block", timeout, max_size, trailing, terminator, False, array_of
@@ -1685,11 +1694,14 @@ class TCPInterface:
             io.recv_exactly(header, 0.0)
             started = True
             if length:
-                TCPInterface.recv_exactly_into(self, view, length, _left(deadline))
+                self._fill_view(view, length, _left(deadline))
             if trailing:
                 io.recv_exactly(self._terminator_at(0, terms, deadline), 0.0)
             return length
         except OSError as exc:
+            if isinstance(exc, TransportTimeout):
+                # Each step had what was left: name the call's own timeout.
+                exc = TransportTimeout.expired(timeout, exc.partial)
             if started or isinstance(exc, ProtocolError):
                 self._lost_sync(f"{what} failed: {exc}")
             raise self._failure(exc, what, reset_on_error) from None

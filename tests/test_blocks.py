@@ -3,6 +3,8 @@
 Both transports, against FakeDevice and raw loopback peers.
 """
 
+import select
+import socket
 import sys
 import threading
 import time
@@ -11,7 +13,7 @@ import tracemalloc
 import pytest
 
 from socs_tcp import FrameTooLong, ProtocolError, TransportTimeout
-from socs_tcp.testing import FakeDevice
+from socs_tcp.testing import FakeDevice, Reply
 from tests.conftest import BOUND, read_exactly
 
 # Terminators, hashes and a header-lookalike inside the data.
@@ -29,20 +31,25 @@ def test_a_block_chunked_at_every_byte_is_read_by_its_length(Interface):
     with FakeDevice(
         {b"CURV?": BLOCK, b"*IDN?": b"ACME"}, chunk=1, chunk_delay=0.0005
     ) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             assert iface.query_block(b"CURV?") == DATA
             # The terminator after the block was consumed, nothing else.
             assert iface.pending == 0
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
-        finally:
-            iface.close()
 
 
-def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer):
-    reply = BLOCK + b"\n"
+# A small block with the same traps, for the tests that cut it everywhere.
+SMALL = b"\n#\r\n#15x\n\x00\xff#0\r"
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer, end):
+    # Header, data and terminator, each cut at every byte: the two pieces
+    # come in two reads (no Nagle delay: the peer sends each at once).
+    reply = block(SMALL) + end
 
     def device(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             line = b""
             while not line.endswith(b"\n"):
@@ -57,45 +64,37 @@ def test_a_block_split_at_every_position_is_read_whole(Interface, make_peer):
 
     peer = make_peer(device)
     iface = Interface("127.0.0.1", peer.port, BOUND)
+    iface.read_terminator = end
     try:
         for cut in range(1, len(reply)):
-            assert iface.query_block(b"%d" % cut, clear=False) == DATA, cut
-            assert iface.pending == 0
+            assert iface.query_block(b"%d" % cut, clear=False) == SMALL, cut
+            assert iface.pending == 0, cut
     finally:
         iface.close()
 
 
 def test_recv_block_leaves_what_follows_the_block(Interface, make_peer):
     peer = make_peer(lambda conn: conn.sendall(BLOCK + b"\nnext\n") or conn.recv(1))
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         assert iface.recv_block() == DATA
         assert iface.recv_until() == b"next\n"
-    finally:
-        iface.close()
 
 
 def test_trailing_false_leaves_the_terminator(Interface, make_peer):
     peer = make_peer(lambda conn: conn.sendall(block(b"ab") + b"\n") or conn.recv(1))
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         assert iface.recv_block(trailing=False) == b"ab"
         assert iface.recv_until() == b"\n"
-    finally:
-        iface.close()
 
 
 def test_a_device_without_terminators_needs_trailing_false(Interface, make_peer):
     peer = make_peer(
         lambda conn: conn.sendall(block(b"ab") + block(b"cd")) or conn.recv(1)
     )
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         # What follows a block is not taken for a terminator.
         assert iface.recv_block() == b"ab"
         assert iface.recv_block(trailing=False) == b"cd"
-    finally:
-        iface.close()
 
 
 def test_a_two_byte_terminator_after_a_block_is_consumed_whole(Interface, make_peer):
@@ -106,51 +105,66 @@ def test_a_two_byte_terminator_after_a_block_is_consumed_whole(Interface, make_p
         conn.recv(1)
 
     peer = make_peer(device)
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         assert iface.recv_block(terminator=(b"\r\n", b"\n")) == b"xy"
         assert iface.recv_until(b"\r\n") == b"ok\r\n"
-    finally:
-        iface.close()
 
 
 def test_an_indefinite_block_ends_at_the_terminator(Interface):
     with FakeDevice({b"DATA?": b"#0abc#1"}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             assert iface.query_block(b"DATA?") == b"abc#1"
-        finally:
-            iface.close()
 
 
 @pytest.mark.parametrize("reply", [b"ERR -113", b"#x12", b"#31a5", b" #15abcde"])
 def test_a_header_that_is_not_a_block_raises_and_resynchronises(Interface, reply):
     with FakeDevice({b"CURV?": reply, b"*IDN?": b"ACME"}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             with pytest.raises(ProtocolError, match="not an IEEE 488.2 block") as info:
                 iface.query_block(b"CURV?")
             assert isinstance(info.value, ConnectionError)
-            # The bytes seen are in .partial, and were not consumed.
-            assert info.value.partial and reply.startswith(info.value.partial[:3])
-            assert iface.pending == len(info.value.partial)
+            # The bytes seen are in .partial (as many as had come: the
+            # reply's start, at least up to the byte that gave it away), and
+            # were not consumed.
+            partial = info.value.partial
+            first_bad = {b"ERR -113": 1, b"#x12": 2, b"#31a5": 4, b" #15abcde": 1}
+            assert (reply + b"\n").startswith(partial)
+            assert len(partial) >= first_bad[reply]
+            assert iface.pending == len(partial)
+            assert repr(partial[:16]) in str(info.value)
             # Out of sync: the next query resynchronises and gets its reply.
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
-        finally:
-            iface.close()
+
+
+def test_a_bad_header_raises_at_the_byte_that_gives_it_away(Interface, make_peer):
+    def device(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(b"#")
+        time.sleep(0.1)
+        conn.sendall(b"2")
+        time.sleep(0.1)
+        conn.sendall(b"1x")  # then silence
+        conn.recv(1)
+
+    peer = make_peer(device)
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
+        start = time.monotonic()
+        with pytest.raises(ProtocolError) as info:
+            iface.recv_block()
+        # At once, not at the timeout, and with exactly what came.
+        assert time.monotonic() - start < 2
+        assert info.value.partial == b"#21x"
+        assert iface.recv_exactly(4, timeout=0) == b"#21x"
 
 
 def test_recv_block_with_a_bad_header_counts_as_out_of_sync(Interface):
     with FakeDevice({b"CURV?": b"garbage", b"*IDN?": b"ACME"}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             iface.send(b"CURV?\n")
             with pytest.raises(ProtocolError) as info:
                 iface.recv_block()
             assert info.value.partial.startswith(b"g")
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
-        finally:
-            iface.close()
 
 
 def test_a_block_that_times_out_keeps_every_byte_for_a_retry(Interface, make_peer):
@@ -179,6 +193,18 @@ def test_a_block_that_times_out_keeps_every_byte_for_a_retry(Interface, make_pee
         iface.close()
 
 
+def test_a_late_block_is_never_taken_for_the_next_reply(Interface):
+    # The late block's first piece ends in a b"\n" of its data when the next
+    # query starts: that does not make it a whole reply to discard.
+    responses = {b"CURV?": Reply(BLOCK, delay=0.2), b"*IDN?": b"ACME"}
+    with FakeDevice(responses, chunk=6, chunk_delay=0.5) as device:
+        with Interface(*device.address, BOUND) as iface:
+            with pytest.raises(TransportTimeout):
+                iface.query_block(b"CURV?", timeout=0.1)
+            assert select.select([iface.comm], [], [], BOUND)[0]
+            assert iface.query(b"*IDN?") == b"ACME"
+
+
 def test_the_timeout_bounds_header_data_and_terminator_together(Interface, make_peer):
     def device(conn):
         for piece in (b"#", b"3", b"005", b"abcde", b"\n"):
@@ -187,32 +213,25 @@ def test_the_timeout_bounds_header_data_and_terminator_together(Interface, make_
         conn.recv(1)
 
     peer = make_peer(device)
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         start = time.monotonic()
         with pytest.raises(TransportTimeout):
             iface.recv_block(timeout=0.2)  # each piece alone is in time
         assert time.monotonic() - start < 0.35
-    finally:
-        iface.close()
 
 
 def test_a_block_longer_than_max_size_is_refused_before_its_data(Interface):
     with FakeDevice({b"CURV?": block(b"x" * 100)}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             iface.send(b"CURV?\n")
             with pytest.raises(FrameTooLong, match="100 bytes"):
                 iface.recv_block(max_size=99)
             assert iface.recv_block(max_size=100) == b"x" * 100
-        finally:
-            iface.close()
 
 
 def test_recv_block_into_fills_a_buffer_and_refuses_one_too_small(Interface):
     with FakeDevice({b"CURV?": BLOCK}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             iface.send(b"CURV?\n")
             small = bytearray(len(DATA) - 1)
             with pytest.raises(FrameTooLong, match="the buffer"):
@@ -221,8 +240,6 @@ def test_recv_block_into_fills_a_buffer_and_refuses_one_too_small(Interface):
             assert iface.recv_block_into(buffer) == len(DATA)
             assert buffer[: len(DATA)] == DATA
             assert iface.pending == 0
-        finally:
-            iface.close()
 
 
 def test_a_block_cut_short_inside_a_buffer_keeps_its_bytes_in_partial(
@@ -234,16 +251,31 @@ def test_a_block_cut_short_inside_a_buffer_keeps_its_bytes_in_partial(
         conn.recv(1)
 
     peer = make_peer(device)
-    iface = Interface("127.0.0.1", peer.port, BOUND)
-    try:
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
         buffer = bytearray(len(DATA))
         iface.send(b"CURV?\n")
         with pytest.raises(TransportTimeout) as info:
             iface.recv_block_into(buffer, timeout=0.2)
         assert info.value.partial == DATA[:15]
         assert buffer[:15] == DATA[:15]
-    finally:
-        iface.close()
+
+
+@pytest.mark.parametrize("into", [False, True], ids=["bytes", "into"])
+def test_a_block_timeout_is_one_failure_naming_the_calls_timeout(
+    Interface, make_peer, into
+):
+    # Header, part of the data, then nothing: every step of the read had
+    # only what was left of the call's 0.2 s.
+    peer = make_peer(lambda conn: conn.sendall(BLOCK[:20]) or conn.recv(1))
+    with Interface("127.0.0.1", peer.port, BOUND) as iface:
+        buffer = bytearray(len(DATA))
+        with pytest.raises(TransportTimeout, match=r"within 0\.2 s"):
+            if into:
+                iface.recv_block_into(buffer, timeout=0.2)
+            else:
+                iface.recv_block(timeout=0.2)
+        health = iface.health
+        assert health.timeouts == 1 and health.failures == 1
 
 
 # -- NumPy --------------------------------------------------------------------
@@ -278,8 +310,7 @@ def _peak(call):
 
 def test_a_64_mib_block_goes_straight_into_a_numpy_array(Interface, big_device):
     peer, payload = big_device
-    iface = Interface("127.0.0.1", peer.port, 30)
-    try:
+    with Interface("127.0.0.1", peer.port, 30) as iface:
         array = np.zeros(BIG // 4, dtype="<u4")
         iface.send(b"CURV?\n")
         count, peak = _peak(lambda: iface.recv_block_into(array))
@@ -287,14 +318,11 @@ def test_a_64_mib_block_goes_straight_into_a_numpy_array(Interface, big_device):
         assert array[-1] == BIG // 4 - 1 and array.tobytes() == payload
         # No copy of the data: nothing near its size was allocated.
         assert peak < BIG // 8
-    finally:
-        iface.close()
 
 
 def test_query_block_with_a_dtype_makes_one_array_and_no_copy(Interface, big_device):
     peer, payload = big_device
-    iface = Interface("127.0.0.1", peer.port, 30)
-    try:
+    with Interface("127.0.0.1", peer.port, 30) as iface:
         array, peak = _peak(lambda: iface.query_block(b"CURV?", dtype="<u4"))
         assert array.dtype == np.dtype("<u4") and array.shape == (BIG // 4,)
         assert array.tobytes() == payload
@@ -304,28 +332,60 @@ def test_query_block_with_a_dtype_makes_one_array_and_no_copy(Interface, big_dev
         big_endian = iface.query_block(b"CURV?", dtype=">u4")
         assert big_endian.dtype == np.dtype(">u4")
         assert big_endian[1] == 1 << 24  # the bytes as given, read big-endian
-    finally:
-        iface.close()
 
 
 def test_a_block_that_is_not_whole_items_raises(Interface):
     with FakeDevice({b"CURV?": block(b"abc"), b"*IDN?": b"ACME"}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             with pytest.raises(ProtocolError, match="whole number"):
                 iface.query_block(b"CURV?", dtype="<u2")
             assert iface.query(b"*IDN?", clear=False) == b"ACME"
-        finally:
-            iface.close()
+
+
+@pytest.mark.parametrize(
+    "dtype, error, match",
+    [
+        ("O", TypeError, "Python objects"),
+        ([("t", "<f8"), ("label", "O")], TypeError, "Python objects"),
+        ("S", ValueError, "no size"),
+        ("U", ValueError, "no size"),
+    ],
+)
+def test_a_dtype_a_block_cannot_fill_is_refused_before_sending(
+    Interface, dtype, error, match
+):
+    with FakeDevice({b"CURV?": block(b"x" * 16)}) as device:
+        with Interface(*device.address, BOUND) as iface:
+            with pytest.raises(error, match=match):
+                iface.query_block(b"CURV?", dtype=dtype)
+            assert iface.query_block(b"CURV?", dtype="S8").tolist() == [b"x" * 8] * 2
+            assert device.received == [b"CURV?"]  # the refused call sent nothing
+
+
+@pytest.mark.parametrize("dtype, shape", [("<f4", (0,)), ("(2,)u1", (0, 2))])
+def test_an_empty_block_is_an_empty_array(Interface, dtype, shape):
+    with FakeDevice({b"CURV?": b"#10", b"*IDN?": b"ACME"}) as device:
+        with Interface(*device.address, BOUND) as iface:
+            array = iface.query_block(b"CURV?", dtype=dtype)
+            assert array.shape == shape and array.dtype == np.dtype(dtype).base
+            assert iface.query(b"*IDN?", clear=False) == b"ACME"
+
+
+def test_a_sub_array_dtype_gives_rows(Interface):
+    # Pairs of (x, y) int16, big-endian; and the same as an indefinite block.
+    data = np.array([[1, -2], [3, -4]], dtype=">i2").tobytes()
+    responses = {b"XY?": block(data), b"XY0?": b"#0" + data}
+    with FakeDevice(responses) as device:
+        with Interface(*device.address, BOUND) as iface:
+            for command in (b"XY?", b"XY0?"):
+                rows = iface.query_block(command, dtype="(2,)>i2")
+                assert rows.tolist() == [[1, -2], [3, -4]], command
 
 
 def test_a_dtype_without_numpy_says_what_to_install(Interface, monkeypatch):
     with FakeDevice({b"CURV?": BLOCK}) as device:
-        iface = Interface(*device.address, BOUND)
-        try:
+        with Interface(*device.address, BOUND) as iface:
             monkeypatch.setitem(sys.modules, "numpy", None)
             with pytest.raises(ImportError, match="pip install numpy"):
                 iface.query_block(b"CURV?", dtype="<f4")
             assert device.received == []  # nothing was sent
-        finally:
-            iface.close()
