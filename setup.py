@@ -4,6 +4,15 @@ Everything else is in pyproject.toml. The extension is optional: without a
 working C compiler the package installs pure Python and this script prints a
 banner saying so. ``SOCS_TCP_NO_EXTENSIONS=1`` skips it on purpose.
 
+Two things keep a build honest. The extension is compiled from a copy of
+``src/_transport_c.pyx`` at the module's own path, ``socs_tcp/``, which is
+also installed: Cython's line table then names ``socs_tcp/_transport_c.pyx``,
+which Python finds on ``sys.path``, so a traceback through the compiled
+transport shows the ``.pyx`` line instead of ``???``. And ``build/`` outlives
+a build: a compiled transport an earlier build left there is dropped before
+this one compiles, so an install that cannot compile (``CC=false``,
+``SOCS_TCP_NO_EXTENSIONS=1``) never ships a stale one.
+
 The facts of the build (Cython and compiler versions, sanitizers, debug
 flags) are compiled into the extension as ``BUILD_INFO``, which
 ``python -m socs_tcp info`` prints.
@@ -14,13 +23,18 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib.machinery import EXTENSION_SUFFIXES
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
+SOURCE = "src/_transport_c.pyx"
+COMPILED_SOURCE = "socs_tcp/_transport_c.pyx"  # the copy compiled and installed
 NO_EXTENSIONS = os.environ.get("SOCS_TCP_NO_EXTENSIONS", "") not in ("", "0")
 
 BANNER = """
@@ -61,6 +75,17 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:  # the compiler ran and failed
             self._failed(exc)
+
+
+class FreshBuildPy(build_py):
+    """Copy the package into build/, without a compiled transport left there."""
+
+    def run(self):
+        super().run()
+        for suffix in EXTENSION_SUFFIXES:
+            stale = os.path.join(self.build_lib, "socs_tcp", "_transport_c" + suffix)
+            if os.path.exists(stale):
+                os.remove(stale)
 
 
 def compiler_version(cc):
@@ -108,9 +133,10 @@ def extensions():
 
     # A C string literal holding the JSON (json's escapes are C's too).
     info = json.dumps(json.dumps(build_info(), ensure_ascii=True))
+    shutil.copy2(SOURCE, COMPILED_SOURCE)  # keeps the time: no needless re-run
     extension = Extension(
         "socs_tcp._transport_c",
-        ["src/_transport_c.pyx"],
+        [COMPILED_SOURCE],
         define_macros=[("SOCS_TCP_BUILD_INFO", info)],
     )
     return cythonize(
@@ -120,4 +146,7 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": FreshBuildPy},
+)

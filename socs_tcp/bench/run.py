@@ -21,6 +21,7 @@ from typing import Any
 from socs_tcp import __version__
 from socs_tcp.bench import clients
 from socs_tcp.bench.peer import Peer
+from socs_tcp.bench.plot import plot as plot  # the CLI's bench.plot
 from socs_tcp.bench.workloads import Scale, Skip, Workload
 
 Progress = Callable[[str], None]
@@ -203,40 +204,3 @@ def to_json(results: Results) -> dict[str, Any]:
         ],
         "seconds": results.seconds,
     }
-
-
-def plot(results: Results, path: str) -> None:
-    """A chart per workload: each library's median, and the range of its runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [w for w in results.workloads if results.samples[w.name]]
-    fig, axes = plt.subplots(
-        len(rows), 1, figsize=(8, 1.0 + 1.6 * len(rows)), squeeze=False
-    )
-    for ax, w in zip(axes[:, 0], rows):
-        names = list(results.samples[w.name])
-        runs = [results.samples[w.name][n] for n in names]
-        medians = [statistics.median(r) for r in runs]
-        spread = [
-            [m - min(r) for m, r in zip(medians, runs)],
-            [max(r) - m for m, r in zip(medians, runs)],
-        ]
-        ax.barh(range(len(names)), medians, xerr=spread, capsize=3, color="tab:blue")
-        ax.set_yticks(
-            range(len(names)), [clients.LIBRARIES[n][0] for n in names], fontsize=7
-        )
-        ax.invert_yaxis()
-        better = "lower is better" if w.lower_is_better else "higher is better"
-        ax.set_title(
-            f"{w.name}: {w.title} ({w.unit}, {better})", fontsize=8, loc="left"
-        )
-    fig.suptitle(
-        "socs_tcp bench: bars are medians, whiskers the fastest and slowest run",
-        fontsize=9,
-    )
-    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
