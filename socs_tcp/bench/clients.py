@@ -10,6 +10,7 @@ must be awaited, brings its own loops (:func:`open_asyncio`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -196,12 +197,14 @@ def _block_reader(
     def ask_block() -> int:
         send(BLOCK_QUERY + b"\n")
         head = read(2)
-        if head[:1] != b"#" or not head[1:].isdigit():
-            raise ConnectionError(f"not a definite-length block: {head!r}")
-        length = int(read(int(head[1:])))
-        data = read(length)
-        if len(data) != length or read(1) != b"\n":
-            raise ConnectionError("the block ended early")
+        digits = read(int(head[1:])) if head[1:].isdigit() else b""
+        if head[:1] != b"#" or not digits.isdigit():
+            raise ConnectionError(f"not a definite-length block: {head + digits!r}")
+        data = read(int(digits))
+        if len(data) != int(digits):
+            raise ConnectionError("the connection closed inside the block")
+        if read(1) != b"\n":
+            raise ConnectionError("the block is not followed by its terminator")
         return len(data)
 
     return ask_block
@@ -356,6 +359,8 @@ def open_asyncio(address: Address, timeout: float) -> Client:
 
     def close() -> None:
         writer.close()
+        with contextlib.suppress(OSError):  # closed by the peer: closed alike
+            run(writer.wait_closed())
         loop.close()
 
     return Client(

@@ -80,10 +80,13 @@ class Process:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        first = self._answer()
-        if first != b"ready":
+        try:
+            first = self._answer()
+            if first != b"ready":
+                raise ConnectionError(f"C client: no connection: {first!r}")
+        except BaseException:
             self.close()
-            raise ConnectionError(f"the C client did not connect: {first!r}")
+            raise
 
     def _answer(self) -> bytes:
         assert self._proc.stdout is not None

@@ -1,0 +1,227 @@
+"""The bench's rows and columns, run once each with tiny counts: bounded, untimed.
+
+They check that each row measures what it says (the records, blocks and
+bytes asked for all arrive) and that the table compares every cell to
+socs.tcp and to the plain socket; how fast anything is belongs to the
+benchmarks, never to a test.
+"""
+
+import importlib.util
+import pathlib
+import socket
+
+import pytest
+
+from socs_tcp.bench import clients, native, run, workloads
+from socs_tcp.bench.peer import BLOCK_SIZE, RECORD_SIZE, Peer, block_reply
+from socs_tcp.interface import TCPInterface
+
+from .conftest import BACKENDS, IDS
+
+TINY = workloads.Scale(1, 20, 1 << 16, 64, 20, 0.01, 2)
+
+
+def _row(name, library):
+    (workload,) = workloads.select([name])
+    with Peer(workload.peer) as peer:
+        return workload.run(library, peer.address, TINY)
+
+
+@pytest.fixture(params=BACKENDS, ids=[IDS[b] for b in BACKENDS])
+def transport(request):
+    """The bench's name of a socs_tcp transport built here."""
+    return request.param
+
+
+# -- the block peer and the query_block row ---------------------------------
+
+
+def test_block_reply_is_a_definite_block_with_terminators_inside():
+    reply = block_reply()
+    assert reply.startswith(b"#7%d" % BLOCK_SIZE) and reply.endswith(b"\n")
+    data = reply[2 + 7 : -1]
+    assert len(data) == BLOCK_SIZE
+    assert b"\n" in data and b"#" in data  # a reader that stops there is wrong
+
+
+def test_block_peer_answers_every_line_with_one_block():
+    with Peer("block") as peer, socket.create_connection(peer.address, 5) as sock:
+        sock.settimeout(5)
+        sock.sendall(b"CURV?\nCURV?\n")
+        with sock.makefile("rb") as file:
+            assert file.read(2 * len(block_reply())) == 2 * block_reply()
+
+
+@pytest.mark.parametrize("library", ["socket", "asyncio", "pyvisa"])
+def test_query_block_row_receives_every_block(library):
+    assert clients.available(library) is None  # pyvisa-py: the bench extra
+    with Peer("block") as peer, clients.connect(library, peer.address, 5) as client:
+        if library == "asyncio":
+            assert client.loops["ask_block"](2) == 2
+        else:
+            assert [client.call("ask_block")() for _ in range(2)] == [BLOCK_SIZE] * 2
+    assert _row("query_block", library) > 0
+
+
+def test_query_block_row_on_socs_tcp(transport):
+    # query_block arrived with the block protocols; a socs_tcp without it
+    # shows "-" (no such call), as any library without a call does.
+    if hasattr(TCPInterface, "query_block"):
+        assert _row("query_block", transport) > 0
+    else:
+        with pytest.raises(NotImplementedError):
+            _row("query_block", transport)
+
+
+def test_query_block_row_refuses_a_short_block():
+    with Peer("echo") as peer, clients.connect("socket", peer.address, 5) as client:
+        client.send(b"#15abc")  # echoed: a 5-byte block, then "CURV?" echoed
+        with pytest.raises(ConnectionError, match="terminator"):
+            client.call("ask_block")()
+        client.send(b"#x")
+        with pytest.raises(ConnectionError, match="not a definite-length block"):
+            client.call("ask_block")()
+
+
+# -- lines, iterated ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", [*BACKENDS, "socket", "asyncio"])
+def test_lines_iter_row_counts_every_record_to_eof(library):
+    with Peer("lines") as peer, clients.connect(library, peer.address, 5) as client:
+        client.send(b"%d\n" % (100 * RECORD_SIZE))
+        assert client.count_lines() == 100
+    assert _row("lines-iter", library) > 0
+
+
+def test_lines_iter_row_is_dash_for_a_library_without_iteration():
+    with pytest.raises(NotImplementedError):
+        _row("lines-iter", "socs" if clients.available("socs") is None else "c")
+
+
+# -- many threads, and the stale-safe query ---------------------------------
+
+
+@pytest.mark.parametrize("library", [BACKENDS[-1], "socket"])
+def test_threads_64_row_runs_64_connections(library):
+    assert _row("threads-64", library) > 0
+
+
+@pytest.mark.parametrize("library", [*BACKENDS, "socket"])
+def test_query_safe_row_runs(library):
+    assert _row("query-safe", library) > 0
+
+
+# -- the C client -------------------------------------------------------------
+
+
+def test_c_client_builds_here_and_answers_each_loop():
+    assert clients.available("c") is None  # the machine has a C compiler
+    with Peer("echo") as peer, clients.connect("c", peer.address, 5) as client:
+        before = client.cpu_time()
+        client.times("ask", 200)
+        assert client.cpu_time() >= before >= 0
+    with Peer("stream") as peer, clients.connect("c", peer.address, 5) as client:
+        client.send(b"100000\n")
+        assert client.to_eof(4096) == 100000
+
+
+@pytest.mark.parametrize("name", ["query", "cpu", "stream", "threads-16"])
+def test_c_client_rows(name):
+    assert _row(name, "c") > 0
+
+
+@pytest.mark.parametrize("name", ["lines", "gil", "query_block", "query-safe"])
+def test_c_client_has_no_call_for(name):
+    with pytest.raises(NotImplementedError):
+        _row(name, "c")
+
+
+def test_c_client_that_cannot_connect_says_so():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, not listening: refused
+        refused = "C client: error: connect: Connection refused"
+        with pytest.raises(ConnectionError, match=refused):
+            clients.connect("c", ("127.0.0.1", port), 5)
+
+
+def test_without_a_compiler_the_c_column_says_what_to_install(monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", "")
+    assert native.compiler() is None
+
+
+# -- the table ----------------------------------------------------------------
+
+LIBRARIES = ["cython", "socs", "socket", "c"]
+
+
+def _results():
+    (query,) = workloads.select(["query"])
+    results = run.Results([query], LIBRARIES, workloads.QUICK)
+    results.samples["query"] = {"cython": [30.0], "socs": [10.0], "socket": [20.0]}
+    results.notes["query"] = {"c": "-"}
+    return results
+
+
+def test_every_row_has_its_ratios_to_socs_tcp_and_the_plain_socket():
+    lines = run.table(_results()).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("query "))
+    assert lines[row].split()[-4:] == ["30", "10", "20", "-"]
+    assert lines[row + 1].split() == ["vs", "socs.tcp", "3.00x", "2.00x"]
+    assert lines[row + 2].split() == ["vs", "plain", "socket", "1.50x", "0.50x"]
+
+
+def test_ratio_against_any_library():
+    results = _results()
+    assert results.baselines == ["socs", "socket"]
+    assert results.ratio("query", "cython") == 3.0  # socs.tcp by default
+    assert results.ratio("query", "cython", "socket") == 1.5
+    assert results.ratio("query", "c", "socket") is None
+    assert run.to_json(results)["baselines"] == ["socs", "socket"]
+
+
+def test_without_socs_the_ratios_are_to_the_plain_socket_only():
+    results = _results()
+    results.libraries.remove("socs")
+    del results.samples["query"]["socs"]
+    lines = run.table(results).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("query "))
+    assert lines[row + 1].split() == ["vs", "plain", "socket", "1.50x"]
+    assert not lines[row + 2].strip().startswith("vs")
+
+
+# -- the targets of benchmarks/test_targets.py --------------------------------
+
+
+def _targets_module():
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "test_targets.py"
+    spec = importlib.util.spec_from_file_location("bench_targets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_target_names_a_row_and_libraries_the_bench_runs():
+    targets = _targets_module()
+    known = {w.name for w in workloads.WORKLOADS}
+    for goal, workload, library, op, _, against in targets.TARGETS:
+        assert workload in known and library in clients.LIBRARIES, goal
+        assert op in targets.OPS, goal
+        if isinstance(against, str):
+            assert against in clients.LIBRARIES, goal
+        elif against is not None:
+            assert against[0] in known and against[1] in clients.LIBRARIES, goal
+    names = {w.name for w in targets.workloads_of(targets.TARGETS)}
+    assert {"query", "query-safe", "lines-iter", "threads-16"} <= names
+
+
+def test_a_target_is_the_ratio_of_two_cells_of_one_run():
+    targets = _targets_module()
+    results = _results()
+    cross = ("x", "query", "cython", ">=", 1.0, ("query", "socket"))
+    assert targets.ratio(results, cross) == 1.5
+    assert targets.ratio(results, ("x", "query", "cython", ">=", 1.0, "socs")) == 3
+    assert targets.ratio(results, ("x", "query", "socs", "<=", 2, None)) == 10.0
+    assert targets.ratio(results, ("x", "query", "cython", ">=", 1, "c")) is None
