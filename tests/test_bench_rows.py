@@ -173,6 +173,14 @@ def test_every_row_has_its_ratios_to_socs_tcp_and_the_plain_socket():
     assert lines[row + 2].split() == ["vs", "plain", "socket", "1.50x", "0.50x"]
 
 
+def test_a_small_ratio_keeps_two_significant_digits():
+    results = _results()
+    results.samples["query"]["c"] = [0.082]
+    lines = run.table(results).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("query "))
+    assert lines[row + 2].split()[-1] == "0.0041x"
+
+
 def test_ratio_against_any_library():
     results = _results()
     assert results.baselines == ["socs", "socket"]

@@ -167,7 +167,9 @@ def _cell(results: Results, workload: str, library: str) -> str:
 
 def _ratio(results: Results, workload: str, library: str, against: str) -> str:
     ratio = results.ratio(workload, library, against)
-    return "" if ratio is None or library == against else f"{ratio:.2f}x"
+    if ratio is None or library == against:
+        return ""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"  # 0.0041x
 
 
 def table(results: Results) -> str:
