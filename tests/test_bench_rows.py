@@ -7,8 +7,10 @@ benchmarks, never to a test.
 """
 
 import importlib.util
+import os
 import pathlib
 import socket
+import tempfile
 
 import pytest
 
@@ -150,6 +152,16 @@ def test_without_a_compiler_the_c_column_says_what_to_install(monkeypatch):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", "")
     assert native.compiler() is None
+
+
+def test_the_c_client_is_built_only_into_a_private_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(native, "executable", native.executable.__wrapped__)
+    built = native.executable()
+    assert os.stat(os.path.dirname(built)).st_mode & 0o777 == 0o700
+    os.chmod(os.path.dirname(built), 0o755)  # another user could plant a client
+    with pytest.raises(ImportError, match="not private to this user; remove it"):
+        native.executable()
 
 
 # -- the table ----------------------------------------------------------------

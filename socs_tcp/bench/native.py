@@ -4,7 +4,8 @@ The client is a process of its own that runs each whole loop (``ask N``,
 receive to EOF) in C and answers when it is done, so the pipe costs one
 exchange per loop, not per call; its CPU time is its own, read with
 ``getrusage``. It is compiled on first use with the system's C compiler
-into the temporary directory, once per version of its source.
+into a private folder of the temporary directory, once per version of its
+source.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import subprocess
 import tempfile
 from importlib import resources
 
+from socs_tcp.bench import peer
+
 SOURCE = "c_client.c"
 
 
@@ -26,6 +29,19 @@ def compiler() -> str | None:
         if name and (path := shutil.which(name)):
             return path
     return None
+
+
+def _cache() -> str:
+    """This user's private folder for the built client, in the temp directory.
+
+    Only its owner can write it, so what runs from it is what was built.
+    """
+    folder = os.path.join(tempfile.gettempdir(), f"socs_tcp-bench-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or os.path.islink(folder):
+        raise ImportError(f"{folder} is not private to this user; remove it")
+    return folder
 
 
 @functools.cache
@@ -39,9 +55,7 @@ def executable() -> str:
     """
     source = resources.files(__package__).joinpath(SOURCE).read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
-    target = os.path.join(
-        tempfile.gettempdir(), f"socs_tcp-bench-client-{os.getuid()}-{digest}"
-    )
+    target = os.path.join(_cache(), f"client-{digest}")
     if os.access(target, os.X_OK):
         return target
     cc = compiler()
@@ -104,12 +118,4 @@ class Process:
 
     def close(self) -> None:
         """End the client (EOF on its stdin) and wait for it."""
-        proc = self._proc
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        peer.end(self._proc)

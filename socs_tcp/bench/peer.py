@@ -149,6 +149,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(listener, args.mode, args.lifetime, sys.stdin.fileno())
 
 
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """End a child that serves until EOF on its stdin: close its pipes, wait.
+
+    One that has not exited within 5 s is killed.
+    """
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
+    try:
+        proc.wait(5.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Peer:
     """A peer process in ``mode``; :meth:`close` (or ``with``) stops it.
 
@@ -178,15 +193,7 @@ class Peer:
 
     def close(self) -> None:
         """Close the peer's stdin, wait for it to exit, and kill it if it won't."""
-        proc = self._proc
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end(self._proc)
 
     def __enter__(self) -> Peer:
         return self
