@@ -6,7 +6,7 @@ run (the bench's own interleaved runner, :func:`socs_tcp.bench.run.run`), so
 a busy moment of the machine falls on both sides alike and a regression
 fails here, in a benchmark, never in the unit tests. They are checked only
 in timed runs; CI, which runs the benchmarks untimed on a shared machine,
-skips them::
+skips them, and checks only that each target names what the bench runs::
 
     pytest benchmarks/test_targets.py --benchmark-only -p no:xdist
 """
@@ -15,7 +15,7 @@ import operator
 
 import pytest
 
-from socs_tcp.bench import run, workloads
+from socs_tcp.bench import clients, run, workloads
 
 #: (goal, workload, library, comparison, threshold, against): ``against`` is a
 #: library on the same workload, a (workload, library) pair, or None for the
@@ -118,3 +118,28 @@ def test_target(results, target):
     if measured is None:
         pytest.skip(f"{goal}: not measured here")
     assert OPS[op](measured, threshold), f"{goal}: {measured:.3f}"
+
+
+# -- the targets themselves, checked in every run, timed or not --------------
+
+
+def test_every_target_names_a_row_and_libraries_the_bench_runs():
+    known = {w.name for w in workloads.WORKLOADS}
+    for goal, workload, library, op, _, against in TARGETS:
+        assert workload in known and library in clients.LIBRARIES, goal
+        assert op in OPS, goal
+        if isinstance(against, str):
+            assert against in clients.LIBRARIES, goal
+        elif against is not None:
+            assert against[0] in known and against[1] in clients.LIBRARIES, goal
+
+
+def test_a_target_is_the_ratio_of_two_cells_of_one_run():
+    (query,) = workloads.select(["query"])
+    results = run.Results([query], ["cython", "socs", "socket", "c"], workloads.QUICK)
+    results.samples["query"] = {"cython": [30.0], "socs": [10.0], "socket": [20.0]}
+    results.notes["query"] = {"c": "-"}
+    assert ratio(results, ("", "query", "cython", ">=", 1, ("query", "socket"))) == 1.5
+    assert ratio(results, ("", "query", "cython", ">=", 1, "socs")) == 3.0
+    assert ratio(results, ("", "query", "socs", "<=", 2, None)) == 10.0
+    assert ratio(results, ("", "query", "cython", ">=", 1, "c")) is None
