@@ -6,9 +6,12 @@ socs.tcp and to the plain socket; how fast anything is belongs to the
 benchmarks, never to a test.
 """
 
+import itertools
 import os
 import socket
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -116,6 +119,24 @@ def test_lines_iter_row_is_dash_for_a_library_without_iteration():
 @pytest.mark.parametrize("library", [BACKENDS[-1], "socket"])
 def test_threads_64_row_runs_64_connections(library):
     assert _row("threads-64", library) > 0
+
+
+def test_threads_row_that_loses_a_connection_fails_at_once(make_peer):
+    served = itertools.count()
+
+    def echo_three(conn):  # the fourth connection is closed on arrival
+        if next(served) >= 3:
+            conn.close()
+        while data := conn.recv(4096):
+            conn.sendall(data)
+
+    peer = make_peer(echo_three)
+    threads = threading.active_count()
+    began = time.monotonic()
+    with pytest.raises(ConnectionError):
+        workloads.select(["threads-16"])[0].run("socket", (peer.host, peer.port), TINY)
+    assert time.monotonic() - began < 5  # not the start barrier's 60 s
+    assert threading.active_count() == threads  # no worker left waiting
 
 
 @pytest.mark.parametrize("library", [*BACKENDS, "socket"])

@@ -164,6 +164,15 @@ def gil(library: str, address: Address, scale: Scale) -> float:
     return 100.0 * alone / during
 
 
+def _close_all(opened: list[Client]) -> None:
+    """Close every client at once: some libraries take a while (pyserial 0.3 s)."""
+    closers = [threading.Thread(target=client.close) for client in opened]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join()
+
+
 def _threads(n: int) -> Run:
     def run(library: str, address: Address, scale: Scale) -> float:
         per = max(1, 2 * scale.queries // n)
@@ -171,24 +180,35 @@ def _threads(n: int) -> Run:
         errors: list[Exception] = []
 
         def work(client: Client) -> None:
-            start.wait()
+            try:
+                start.wait()
+            except threading.BrokenBarrierError:  # a connection failed: no run
+                return
             try:
                 client.times("ask", per)
             except Exception as exc:  # re-raised below
                 errors.append(exc)
 
-        with contextlib.ExitStack() as stack:
-            workers = []
+        opened: list[Client] = []
+        workers: list[threading.Thread] = []
+        try:
             for _ in range(n):
-                client = stack.enter_context(clients.connect(library, address))
-                client.times("ask", 5)
-                workers.append(threading.Thread(target=work, args=(client,)))
+                opened.append(clients.connect(library, address))
+                opened[-1].times("ask", 5)
+                workers.append(threading.Thread(target=work, args=(opened[-1],)))
                 workers[-1].start()
             start.wait()
             began = time.perf_counter()
             for worker in workers:
                 worker.join()
             took = time.perf_counter() - began
+        except BaseException:
+            start.abort()  # the workers still waiting to begin return
+            raise
+        finally:
+            for worker in workers:
+                worker.join()
+            _close_all(opened)
         if errors:
             raise errors[0]
         return per * n / took
