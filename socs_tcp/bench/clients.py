@@ -226,11 +226,21 @@ def _device(device: Any) -> Client:
     )
 
 
+def interface_on(backend: str) -> type[TCPInterface]:
+    """``TCPInterface`` on the transport ``backend`` (``"cython"`` or ``"python"``).
+
+    Raises
+    ------
+    ImportError
+        That transport is not built here.
+    """
+    transport = _backend.load(backend).Transport
+    return type("TCPInterface", (TCPInterface,), {"_transport_type": transport})
+
+
 def open_socs_tcp(backend: str, address: Address, timeout: float) -> Client:
     """``socs_tcp.TCPInterface`` on the transport ``backend``."""
-    transport = _backend.load(backend).Transport
-    cls = type("TCPInterface", (TCPInterface,), {"_transport_type": transport})
-    device = cls(address[0], address[1], timeout)
+    device = interface_on(backend)(address[0], address[1], timeout)
     client = _device(device)
     client.close = device.close
     client.recv_into = device.recv_into
