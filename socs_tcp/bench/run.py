@@ -188,13 +188,13 @@ def table(results: Results) -> str:
             ratios = [_ratio(results, w.name, n, base) for n in names]
             rows.append([label, "", *ratios])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    versus = " and ".join(clients.LIBRARIES[n][0] for n in results.baselines)
     lines = [
         f"socs_tcp {__version__} on Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs",
         f"each cell: median of {results.scale.repeats} interleaved runs (fewer past "
-        f"{CELL_SECONDS:g} s); under it, its ratio to {versus} (the median "
-        "over theirs: above 1 is faster, or costs more where lower is better)",
+        f"{CELL_SECONDS:g} s)",
+        "each 'vs X' line: the medians above it over X's (above 1x: faster; "
+        "on a (lower) row: costlier)",
         "",
     ]
     for row in rows:
