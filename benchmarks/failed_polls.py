@@ -39,17 +39,14 @@ def _socs_query(iface: Any, msg: bytes) -> bytes:
 
 
 def _clients() -> dict[str, Callable[[str, int], Any]]:
-    from socs_tcp import _backend, interface
+    from socs_tcp.bench.clients import interface_on
 
     clients: dict[str, Callable[[str, int], Any]] = {}
     for name in ("cython", "python"):
         try:
-            transport = _backend.load(name).Transport
+            cls = interface_on(name)
         except ImportError:
             continue
-        cls = type(
-            "TCPInterface", (interface.TCPInterface,), {"_transport_type": transport}
-        )
         clients[f"socs_tcp {name}"] = lambda host, port, cls=cls: cls(host, port, 2.0)
     try:
         from socs.tcp import TCPInterface as SocsInterface

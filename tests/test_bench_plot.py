@@ -6,7 +6,7 @@ from socs_tcp.bench import workloads
 from socs_tcp.bench.plot import plot
 from socs_tcp.bench.run import Results
 
-LIBRARIES = ["cython", "python", "socs", "socket", "asyncio", "pyserial"]
+LIBRARIES = ["cython", "python", "socs", "socket", "c", "asyncio", "pyserial"]
 
 
 def _results():

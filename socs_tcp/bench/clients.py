@@ -10,21 +10,25 @@ must be awaited, brings its own loops (:func:`open_asyncio`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import importlib
 import select
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from socs_tcp import _backend
+from socs_tcp.bench import native
 from socs_tcp.interface import TCPInterface
 
 TIMEOUT = 10.0  #: seconds any call may block
 REQUEST = b"MEAS:VOLT? CH1;socs_tcp bench01\n"  #: the echo peer sends it back
 SIZE = len(REQUEST)
+BLOCK_QUERY = b"CURV?"  #: the block peer answers any line with a 1 MiB block
 
 Address = tuple[str, int]
 
@@ -53,10 +57,20 @@ class Client:
         ``recv(n)`` (``b""`` at EOF); ``recv_into(buffer)`` (0 at EOF); one
         ``b"\\n"``-terminated record; a round trip that first drops stale
         input; one receive on a silent connection, which times out.
+    lines, ask_block : callable or None
+        ``lines()``: an iterable of the ``b"\\n"``-terminated records that
+        arrive until EOF, the library's own iteration; ``ask_block()``: send
+        :data:`BLOCK_QUERY` and receive the IEEE 488.2 block that answers
+        it, returning its data's length.
+    cpu_time : callable
+        The CPU seconds the client has used (a client in a process of its
+        own reports its own).
     loops : dict
-        A library with an event loop brings its own loops, by name:
-        ``"ask"`` and ``"readline"`` take a count, ``"stream"`` a receive
-        size (it returns the bytes received before EOF).
+        A library with an event loop, or a client in another process, brings
+        its own loops, by name: ``"ask"``, ``"safe_ask"``, ``"readline"``,
+        ``"lines"`` and ``"ask_block"`` take a count (``"lines"`` returns
+        the records received before EOF), ``"stream"`` a receive size (it
+        returns the bytes received before EOF).
     """
 
     send: Callable[[bytes], object]
@@ -67,6 +81,9 @@ class Client:
     readline: Callable[[], bytes] | None = None
     safe_ask: Callable[[], object] | None = None
     wait: Callable[[], object] | None = None
+    lines: Callable[[], Iterable[bytes]] | None = None
+    ask_block: Callable[[], int] | None = None
+    cpu_time: Callable[[], float] = time.process_time
     loops: dict[str, Callable[[int], int]] = dataclasses.field(default_factory=dict)
 
     def __enter__(self) -> Client:
@@ -90,6 +107,15 @@ class Client:
         call = self.call(name)
         for _ in range(n):
             call()
+
+    def count_lines(self) -> int:
+        """Iterate over the records until EOF; return how many arrived."""
+        if "lines" in self.loops:
+            return self.loops["lines"](0)
+        count = 0
+        for _ in self.call("lines")():
+            count += 1
+        return count
 
     def to_eof(self, size: int) -> int:
         """Receive with ``recv(size)`` until EOF; return the byte count."""
@@ -159,6 +185,31 @@ def _lines_by_find(recv: Callable[[int], bytes]) -> Callable[[], bytes]:
     return readline
 
 
+def _block_reader(
+    send: Callable[[bytes], object], read: Callable[[int], bytes]
+) -> Callable[[], int]:
+    """A definite-length block query over a buffered ``read(n)``, by hand.
+
+    What a driver author writes over ``makefile("rb")``: the header
+    ``#<digits><length>``, then ``length`` bytes and the terminator.
+    """
+
+    def ask_block() -> int:
+        send(BLOCK_QUERY + b"\n")
+        head = read(2)
+        digits = read(int(head[1:])) if head[1:].isdigit() else b""
+        if head[:1] != b"#" or not digits.isdigit():
+            raise ConnectionError(f"not a definite-length block: {head + digits!r}")
+        data = read(int(digits))
+        if len(data) != int(digits):
+            raise ConnectionError("the connection closed inside the block")
+        if read(1) != b"\n":
+            raise ConnectionError("the block is not followed by its terminator")
+        return len(data)
+
+    return ask_block
+
+
 def _device(device: Any) -> Client:
     """A socs-style ``TCPInterface``: ``send`` and ``recv``."""
     if device.comm is None:
@@ -175,16 +226,30 @@ def _device(device: Any) -> Client:
     )
 
 
+def interface_on(backend: str) -> type[TCPInterface]:
+    """``TCPInterface`` on the transport ``backend`` (``"cython"`` or ``"python"``).
+
+    Raises
+    ------
+    ImportError
+        That transport is not built here.
+    """
+    transport = _backend.load(backend).Transport
+    return type("TCPInterface", (TCPInterface,), {"_transport_type": transport})
+
+
 def open_socs_tcp(backend: str, address: Address, timeout: float) -> Client:
     """``socs_tcp.TCPInterface`` on the transport ``backend``."""
-    transport = _backend.load(backend).Transport
-    cls = type("TCPInterface", (TCPInterface,), {"_transport_type": transport})
-    device = cls(address[0], address[1], timeout)
+    device = interface_on(backend)(address[0], address[1], timeout)
     client = _device(device)
     client.close = device.close
     client.recv_into = device.recv_into
     client.readline = functools.partial(device.recv_until, b"\n")
     client.safe_ask = functools.partial(device.query, REQUEST[:-1])
+    client.lines = functools.partial(device.frames, b"\n")
+    query_block = getattr(device, "query_block", None)  # since socs_tcp 0.3
+    if query_block is not None:
+        client.ask_block = lambda: len(query_block(BLOCK_QUERY))
     return client
 
 
@@ -227,6 +292,31 @@ def open_socket(address: Address, timeout: float) -> Client:
         readline=file.readline,
         safe_ask=_drain_then(sock, ask),
         wait=_quiet(functools.partial(sock.recv, 4096), OSError),
+        lines=lambda: file,
+        ask_block=_block_reader(sock.sendall, file.read),
+    )
+
+
+def open_c(address: Address, timeout: float) -> Client:
+    """The C client (:mod:`socs_tcp.bench.native`): blocking ``send``, ``recv``."""
+    proc = native.Process(address[0], address[1], timeout, REQUEST)
+
+    def send(data: bytes) -> None:
+        proc.command(f"send {len(data)}", data)
+
+    def ask(n: int) -> int:
+        proc.command(f"ask {n}")
+        return n
+
+    return Client(
+        send=send,
+        ask=lambda: proc.command("ask 1"),
+        close=proc.close,
+        cpu_time=lambda: float(proc.command("cpu")),
+        loops={
+            "ask": ask,
+            "stream": lambda size: int(proc.command(f"eof {size}")),
+        },
     )
 
 
@@ -248,6 +338,21 @@ def open_asyncio(address: Address, timeout: float) -> Client:
             await reader.readuntil(b"\n")
         return n
 
+    async def lines(n: int) -> int:
+        count = 0
+        async for _ in reader:
+            count += 1
+        return count
+
+    async def ask_block(n: int) -> int:
+        for _ in range(n):
+            writer.write(BLOCK_QUERY + b"\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readexactly(2), timeout)
+            digits = await reader.readexactly(int(head[1:]))
+            await asyncio.wait_for(reader.readexactly(int(digits) + 1), timeout)
+        return n
+
     async def stream(size: int) -> int:
         total = 0
         while chunk := await asyncio.wait_for(reader.read(size), timeout):
@@ -264,6 +369,8 @@ def open_asyncio(address: Address, timeout: float) -> Client:
 
     def close() -> None:
         writer.close()
+        with contextlib.suppress(OSError):  # closed by the peer: closed alike
+            run(writer.wait_closed())
         loop.close()
 
     return Client(
@@ -274,6 +381,8 @@ def open_asyncio(address: Address, timeout: float) -> Client:
         loops={
             "ask": loop_of(ask),
             "readline": loop_of(readline),
+            "lines": loop_of(lines),
+            "ask_block": loop_of(ask_block),
             "stream": loop_of(stream),
         },
     )
@@ -318,6 +427,12 @@ def open_pyvisa(address: Address, timeout: float) -> Client:
         inst.write_raw(REQUEST)
         inst.read_raw()
 
+    def ask_block() -> int:
+        data = inst.query_binary_values(
+            (BLOCK_QUERY + b"\n").decode(), datatype="s", container=bytes
+        )
+        return len(data)
+
     def close() -> None:
         inst.close()
         manager.close()
@@ -328,6 +443,7 @@ def open_pyvisa(address: Address, timeout: float) -> Client:
         close=close,
         readline=inst.read_raw,
         wait=_quiet(inst.read_raw, pyvisa.errors.VisaIOError),
+        ask_block=ask_block,
     )
 
 
@@ -337,6 +453,7 @@ LIBRARIES: dict[str, tuple[str, Callable[[Address, float], Client]]] = {
     "python": ("socs_tcp python", functools.partial(open_socs_tcp, "python")),
     "socs": ("socs.tcp", open_socs),
     "socket": ("plain socket", open_socket),
+    "c": ("C client", open_c),
     "asyncio": ("asyncio", open_asyncio),
     "pyserial": ("pyserial", open_pyserial),
     "pyvisa": ("pyvisa-py", open_pyvisa),
@@ -353,6 +470,8 @@ def available(name: str) -> str | None:
     try:
         if name in ("cython", "python"):
             _backend.load(name)
+        elif name == "c":
+            native.executable()
         elif name in _NEEDS:
             _import(*_NEEDS[name])
     except ImportError as exc:

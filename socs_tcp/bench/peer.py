@@ -4,7 +4,9 @@ A separate process leaves the client under test its own interpreter and GIL.
 Modes: ``echo`` sends back whatever arrives (one thread serves every
 connection from a selector); ``stream`` reads a decimal byte count and a
 newline, sends that many bytes and closes; ``lines`` does the same with
-64-byte records ending in ``b"\\n"``.
+64-byte records ending in ``b"\\n"``; ``block`` answers every line it
+receives with a 1 MiB IEEE 488.2 definite-length block (``#71048576``, data
+holding every byte value, terminators included, then ``b"\\n"``).
 
 ``python -m socs_tcp.bench.peer MODE`` prints its port on 127.0.0.1 and serves until its
 stdin closes (it dies with its parent) or its lifetime ends.
@@ -24,8 +26,9 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
-MODES = ("echo", "stream", "lines")
+MODES = ("echo", "stream", "lines", "block")
 RECORD_SIZE = 64  #: bytes per line record, newline included
+BLOCK_SIZE = 1 << 20  #: data bytes of the ``block`` mode's reply
 LIFETIME = 900.0  #: seconds a peer serves at most
 _BLOCK = 1 << 20
 
@@ -57,6 +60,28 @@ def _stream(conn: socket.socket, block: bytes) -> None:
             pass
 
 
+def block_reply() -> bytes:
+    """The ``block`` mode's reply: header, :data:`BLOCK_SIZE` bytes, newline."""
+    length = b"%d" % BLOCK_SIZE
+    data = bytes(range(256)) * (BLOCK_SIZE // 256)
+    return b"#%d%s%s\n" % (len(length), length, data)
+
+
+def _blocks(conn: socket.socket, reply: bytes) -> None:
+    """Answer each line ``conn`` sends with ``reply``, until it closes."""
+    with conn:
+        conn.settimeout(10.0)
+        pending = b""
+        try:
+            while chunk := conn.recv(4096):
+                pending += chunk
+                for _ in range(pending.count(b"\n")):
+                    conn.sendall(reply)
+                pending = pending[pending.rfind(b"\n") + 1 :]
+        except OSError:
+            pass
+
+
 def _echo(conn: socket.socket) -> bool:
     """Echo what ``conn`` holds; False once the client has gone."""
     try:
@@ -77,6 +102,8 @@ def serve(listener: socket.socket, mode: str, lifetime: float, watch: int) -> No
     deadline = time.monotonic() + lifetime
     if mode == "stream":
         block = bytes(range(256)) * (_BLOCK // 256)
+    elif mode == "block":
+        block = block_reply()
     else:  # lines (echo never sends it)
         block = b"".join(record(i) for i in range(_BLOCK // RECORD_SIZE))
     sel = selectors.DefaultSelector()
@@ -99,8 +126,9 @@ def serve(listener: socket.socket, mode: str, lifetime: float, watch: int) -> No
                         conn.setblocking(False)
                         sel.register(conn, selectors.EVENT_READ)
                     else:
+                        one = _blocks if mode == "block" else _stream
                         args = (conn, block)
-                        threading.Thread(target=_stream, args=args, daemon=True).start()
+                        threading.Thread(target=one, args=args, daemon=True).start()
                 elif isinstance(key.fileobj, socket.socket) and not _echo(key.fileobj):
                     sel.unregister(key.fileobj)
                     key.fileobj.close()
@@ -119,6 +147,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         listener.listen(128)
         print(listener.getsockname()[1], flush=True)
         serve(listener, args.mode, args.lifetime, sys.stdin.fileno())
+
+
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """End a child that serves until EOF on its stdin: close its pipes, wait.
+
+    One that has not exited within 5 s is killed.
+    """
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
+    try:
+        proc.wait(5.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Peer:
@@ -150,15 +193,7 @@ class Peer:
 
     def close(self) -> None:
         """Close the peer's stdin, wait for it to exit, and kill it if it won't."""
-        proc = self._proc
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end(self._proc)
 
     def __enter__(self) -> Peer:
         return self

@@ -40,6 +40,7 @@ COLOURS = {
     "python": "#f4a261",
     "socs": "#6b6b6b",
     "socket": "#b8b8b8",
+    "c": "#3d3d3d",
     "asyncio": "#8da0cb",
     "pyserial": "#a6cee3",
     "pyvisa": "#b2abd2",

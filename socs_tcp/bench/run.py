@@ -3,8 +3,8 @@
 Runs are interleaved: each repeat runs every library once, in an order that
 rotates from one repeat to the next, so a busy moment of a shared machine
 falls on all of them alike. A cell is the median of its runs (fewer for a
-slow library) and its ratio to socs.tcp (to the plain socket where socs is
-not installed).
+slow library); under it, its ratio to socs.tcp (what socs_tcp replaces) and
+to the plain socket (the least Python can do).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ Progress = Callable[[str], None]
 #: reads lines a byte at a time) gets fewer runs, not minutes.
 CELL_SECONDS = 2.0
 
+#: The libraries every row is compared to, in the table's order.
+BASELINES = ("socs", "socket")
+
 
 @dataclasses.dataclass
 class Results:
@@ -45,18 +48,29 @@ class Results:
 
     @property
     def baseline(self) -> str:
-        """The library ratios are taken to."""
+        """The library a lone ratio is taken to (the chart's)."""
         return "socs" if "socs" in self.libraries else "socket"
+
+    @property
+    def baselines(self) -> list[str]:
+        """The libraries of :data:`BASELINES` that ran."""
+        return [name for name in BASELINES if name in self.libraries]
 
     def median(self, workload: str, library: str) -> float | None:
         """The median of a cell, or None if it has no sample."""
         runs = self.samples.get(workload, {}).get(library)
         return statistics.median(runs) if runs else None
 
-    def ratio(self, workload: str, library: str) -> float | None:
-        """A cell's median over the baseline's."""
+    def ratio(
+        self, workload: str, library: str, against: str | None = None
+    ) -> float | None:
+        """A cell's median over that of ``against`` (default :attr:`baseline`).
+
+        The ratio of the numbers as measured: above 1 is faster for a rate,
+        slower for a cost (a row whose number is better lower).
+        """
         value = self.median(workload, library)
-        base = self.median(workload, self.baseline)
+        base = self.median(workload, against or self.baseline)
         return value / base if value is not None and base else None
 
 
@@ -145,27 +159,42 @@ def _number(value: float) -> str:
 
 
 def _cell(results: Results, workload: str, library: str) -> str:
-    median, ratio = results.median(workload, library), results.ratio(workload, library)
+    median = results.median(workload, library)
     if median is None:  # "-", "skipped" or "error"; the notes say why
         return results.notes[workload].get(library, "-").split(":")[0]
-    return _number(median) + ("" if ratio is None else f" {ratio:.2f}x")
+    return _number(median)
+
+
+def _ratio(results: Results, workload: str, library: str, against: str) -> str:
+    ratio = results.ratio(workload, library, against)
+    if ratio is None or library == against:
+        return ""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"  # 0.0041x
 
 
 def table(results: Results) -> str:
-    """The side-by-side table, with a line per skipped or failed cell."""
-    rows = [["workload", "unit", *(clients.LIBRARIES[n][0] for n in results.libraries)]]
+    """The side-by-side table, with a line per skipped or failed cell.
+
+    Each workload is a line of medians, then a line of ratios to each
+    library of :attr:`Results.baselines`.
+    """
+    names = results.libraries
+    rows = [["workload", "unit", *(clients.LIBRARIES[n][0] for n in names)]]
     for w in results.workloads:
         unit = w.unit + (" (lower)" if w.lower_is_better else "")
-        rows.append(
-            [w.name, unit, *(_cell(results, w.name, n) for n in results.libraries)]
-        )
+        rows.append([w.name, unit, *(_cell(results, w.name, n) for n in names)])
+        for base in results.baselines:
+            label = f"  vs {clients.LIBRARIES[base][0]}"
+            ratios = [_ratio(results, w.name, n, base) for n in names]
+            rows.append([label, "", *ratios])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         f"socs_tcp {__version__} on Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs",
         f"each cell: median of {results.scale.repeats} interleaved runs (fewer past "
-        f"{CELL_SECONDS:g} s), and its "
-        f"ratio to {clients.LIBRARIES[results.baseline][0]}",
+        f"{CELL_SECONDS:g} s)",
+        "each 'vs X' line: the medians above it over X's (above 1x: faster; "
+        "on a (lower) row: costlier)",
         "",
     ]
     for row in rows:
@@ -190,6 +219,7 @@ def to_json(results: Results) -> dict[str, Any]:
         "python": platform.python_version(),
         "scale": dataclasses.asdict(results.scale),
         "baseline": results.baseline,
+        "baselines": results.baselines,
         "libraries": results.libraries,
         "unavailable": results.unavailable,
         "workloads": [

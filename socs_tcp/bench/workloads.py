@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 
 from socs_tcp.bench import clients
 from socs_tcp.bench.clients import Address, Client
-from socs_tcp.bench.peer import RECORD_SIZE
+from socs_tcp.bench.peer import BLOCK_SIZE, RECORD_SIZE
 
 
 class Skip(Exception):
@@ -41,10 +41,11 @@ class Scale:
     lines: int
     traced_queries: int
     gil_window: float
+    blocks: int = 16  #: 1 MiB blocks per ``query_block`` run
 
 
-DEFAULT = Scale(9, 1500, 32 << 20, 32768, 1000, 0.05)  #: about a minute here
-QUICK = Scale(3, 300, 4 << 20, 4096, 200, 0.02)  #: a few seconds per workload
+DEFAULT = Scale(9, 1500, 32 << 20, 32768, 1000, 0.05, 32)  #: about two minutes here
+QUICK = Scale(3, 300, 4 << 20, 4096, 200, 0.02, 8)  #: a few seconds per workload
 
 Run = Callable[[str, Address, Scale], float]
 
@@ -80,12 +81,15 @@ class Workload:
     once: bool = False
 
 
-def _queries(clock: Callable[[], float], per_query: bool) -> Run:
+def _queries(call: str, per_query: bool) -> Run:
+    """Round trips of ``call``: per second, or CPU microseconds per round trip."""
+
     def run(library: str, address: Address, scale: Scale) -> float:
         with clients.connect(library, address) as client:
-            client.times("ask", 20)  # first-call costs are not measured
+            client.times(call, 20)  # first-call costs are not measured
+            clock = client.cpu_time if per_query else time.perf_counter
             start = clock()
-            client.times("ask", scale.queries)
+            client.times(call, scale.queries)
             took = clock() - start
         return took / scale.queries * 1e6 if per_query else scale.queries / took
 
@@ -94,15 +98,20 @@ def _queries(clock: Callable[[], float], per_query: bool) -> Run:
 
 def _stream(how: str) -> Run:
     def run(library: str, address: Address, scale: Scale) -> float:
-        count = scale.lines if how == "lines" else scale.stream_bytes
+        records = how in ("lines", "iterate")
+        count = scale.lines if records else scale.stream_bytes
         with clients.connect(library, address) as client:
             if how == "lines":
                 client.times("readline", 0)  # has it? before asking for records
+            elif how == "iterate" and "lines" not in client.loops:
+                client.call("lines")
             start = time.perf_counter()
-            client.send(b"%d\n" % (count * RECORD_SIZE if how == "lines" else count))
+            client.send(b"%d\n" % (count * RECORD_SIZE if records else count))
             if how == "lines":
                 client.times("readline", count)
                 got = count
+            elif how == "iterate":
+                got = client.count_lines()
             elif how == "into" and client.recv_into is not None:
                 buffer, into, got = bytearray(65536), client.recv_into, 0
                 while n := into(buffer):
@@ -112,9 +121,25 @@ def _stream(how: str) -> Run:
             took = time.perf_counter() - start
         if got != count:
             raise ConnectionError(f"received {got} of {count}")
-        return count / took / (1 if how == "lines" else 1e6)
+        return count / took / (1 if records else 1e6)
 
     return run
+
+
+def query_block(library: str, address: Address, scale: Scale) -> float:
+    """1 MiB IEEE 488.2 blocks, each asked for and received: MB/s of data."""
+    with clients.connect(library, address) as client:
+        client.times("ask_block", 1)  # has it? and first-call costs
+        start = time.perf_counter()
+        if "ask_block" in client.loops:
+            client.times("ask_block", scale.blocks)
+        else:
+            ask_block = client.call("ask_block")
+            for _ in range(scale.blocks):
+                if (got := ask_block()) != BLOCK_SIZE:
+                    raise ConnectionError(f"a block of {got} bytes, not {BLOCK_SIZE}")
+        took = time.perf_counter() - start
+    return scale.blocks * BLOCK_SIZE / took / 1e6
 
 
 def _count(iterations: int) -> float:
@@ -139,6 +164,15 @@ def gil(library: str, address: Address, scale: Scale) -> float:
     return 100.0 * alone / during
 
 
+def _close_all(opened: list[Client]) -> None:
+    """Close every client at once: some libraries take a while (pyserial 0.3 s)."""
+    closers = [threading.Thread(target=client.close) for client in opened]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join()
+
+
 def _threads(n: int) -> Run:
     def run(library: str, address: Address, scale: Scale) -> float:
         per = max(1, 2 * scale.queries // n)
@@ -146,24 +180,35 @@ def _threads(n: int) -> Run:
         errors: list[Exception] = []
 
         def work(client: Client) -> None:
-            start.wait()
+            try:
+                start.wait()
+            except threading.BrokenBarrierError:  # a connection failed: no run
+                return
             try:
                 client.times("ask", per)
             except Exception as exc:  # re-raised below
                 errors.append(exc)
 
-        with contextlib.ExitStack() as stack:
-            workers = []
+        opened: list[Client] = []
+        workers: list[threading.Thread] = []
+        try:
             for _ in range(n):
-                client = stack.enter_context(clients.connect(library, address))
-                client.times("ask", 5)
-                workers.append(threading.Thread(target=work, args=(client,)))
+                opened.append(clients.connect(library, address))
+                opened[-1].times("ask", 5)
+                workers.append(threading.Thread(target=work, args=(opened[-1],)))
                 workers[-1].start()
             start.wait()
             began = time.perf_counter()
             for worker in workers:
                 worker.join()
             took = time.perf_counter() - began
+        except BaseException:
+            start.abort()  # the workers still waiting to begin return
+            raise
+        finally:
+            for worker in workers:
+                worker.join()
+            _close_all(opened)
         if errors:
             raise errors[0]
         return per * n / took
@@ -233,14 +278,21 @@ WORKLOADS = [
         "query",
         "32 B request and reply",
         "round trips/s",
-        _queries(time.perf_counter, False),
+        _queries("ask", False),
+        pinned=True,
+    ),
+    Workload(
+        "query-safe",
+        "... dropping stale input first",
+        "round trips/s",
+        _queries("safe_ask", False),
         pinned=True,
     ),
     Workload(
         "cpu",
         "client CPU per round trip",
         "us/query",
-        _queries(time.process_time, True),
+        _queries("ask", True),
         lower_is_better=True,
         pinned=True,
     ),
@@ -273,9 +325,24 @@ WORKLOADS = [
         peer="stream",
     ),
     Workload("lines", "64-byte lines", "lines/s", _stream("lines"), peer="lines"),
+    Workload(
+        "lines-iter",
+        "64-byte lines, iterated",
+        "lines/s",
+        _stream("iterate"),
+        peer="lines",
+    ),
+    Workload(
+        "query_block",
+        "1 MiB IEEE 488.2 block query",
+        "MB/s",
+        query_block,
+        peer="block",
+    ),
     Workload("gil", "a thread's speed during a recv wait", "% of alone", gil),
     Workload("threads-1", "1 device, 1 thread", "round trips/s", _threads(1)),
     Workload("threads-16", "16 devices, 16 threads", "round trips/s", _threads(16)),
+    Workload("threads-64", "64 devices, 64 threads", "round trips/s", _threads(64)),
 ]
 
 

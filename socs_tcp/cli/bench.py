@@ -24,9 +24,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "bench",
         help="measure socs_tcp against socs.tcp and the alternatives",
         description="Measure socs_tcp (both transports), socs.tcp, a plain socket, "
-        "asyncio streams, and pyserial and pyvisa-py where installed, against a "
-        "loopback peer in another process; print the median of each and its "
-        "ratio to socs.tcp.",
+        "a C client (where a C compiler is), asyncio streams, and pyserial and "
+        "pyvisa-py where installed, against a loopback peer in another process; "
+        "print the median of each and its ratios to socs.tcp and to the plain "
+        "socket.",
     )
     names = ", ".join(w.name for w in workloads.WORKLOADS)
     parser.add_argument("--quick", action="store_true", help="less work, fewer runs")
