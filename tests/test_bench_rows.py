@@ -17,7 +17,6 @@ import pytest
 
 from socs_tcp.bench import clients, native, run, workloads
 from socs_tcp.bench.peer import BLOCK_SIZE, RECORD_SIZE, Peer, block_reply
-from socs_tcp.interface import TCPInterface
 
 from .conftest import BACKENDS, IDS
 
@@ -78,13 +77,7 @@ def test_query_block_row_on_pyvisa_py_or_what_to_install():
 
 
 def test_query_block_row_on_socs_tcp(transport):
-    # query_block arrived with the block protocols; a socs_tcp without it
-    # shows "-" (no such call), as any library without a call does.
-    if hasattr(TCPInterface, "query_block"):
-        assert _row("query_block", transport) > 0
-    else:
-        with pytest.raises(NotImplementedError):
-            _row("query_block", transport)
+    assert _row("query_block", transport) > 0
 
 
 def test_query_block_row_refuses_a_short_block():

@@ -247,9 +247,7 @@ def open_socs_tcp(backend: str, address: Address, timeout: float) -> Client:
     client.readline = functools.partial(device.recv_until, b"\n")
     client.safe_ask = functools.partial(device.query, REQUEST[:-1])
     client.lines = functools.partial(device.frames, b"\n")
-    query_block = getattr(device, "query_block", None)  # since socs_tcp 0.3
-    if query_block is not None:
-        client.ask_block = lambda: len(query_block(BLOCK_QUERY))
+    client.ask_block = lambda: len(device.query_block(BLOCK_QUERY))
     return client
 
 
