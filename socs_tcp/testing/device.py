@@ -123,6 +123,9 @@ class FakeDevice:
         The reply to a command no key matches. Defaults to no reply.
     name : str, optional
         A name for logs and the transcript's title.
+    greeting : bytes, optional
+        Sent to each connection as soon as it is accepted, as devices that
+        print a banner or a prompt do. Defaults to nothing.
     **faults
         Faults active from the start; see :class:`Faults` and :meth:`inject`.
 
@@ -150,6 +153,7 @@ class FakeDevice:
         framer: Framer | None = None,
         default: bytes | None = None,
         name: str = "FakeDevice",
+        greeting: bytes = b"",
         **faults: Any,
     ) -> None:
         self._table = ResponseTable(responses, default)
@@ -176,6 +180,9 @@ class FakeDevice:
         self.terminator = terminator
         self.reply_terminator = reply_terminator
         self.name = name
+        if not isinstance(greeting, bytes):
+            raise TypeError(f"greeting must be bytes, not {greeting!r}")
+        self.greeting = greeting
         self._faults = Faults.of(faults)
 
         self.received: list[bytes] = []
@@ -560,6 +567,8 @@ class FakeDevice:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._clients[sock] = client
             self._selector.register(sock, selectors.EVENT_READ, client)
+            if self.greeting:
+                self._schedule(client, self.greeting, time.monotonic(), self._faults)
             self._notify()
 
     def _serve(self, client: _Client, mask: int) -> None:
