@@ -4,10 +4,112 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from socs_tcp.testing.device import FakeDevice
-from socs_tcp.testing.framing import Framer, by_terminator
+from socs_tcp.testing.device import FakeDevice, _Client
+from socs_tcp.testing.faults import _DROPS, Faults
+from socs_tcp.testing.framing import Framer
 
-__all__ = ["Instrument", "ScpiInstrument"]
+__all__ = ["Instrument", "InstrumentDevice", "ScpiInstrument"]
+
+
+class InstrumentDevice(FakeDevice):
+    """A :class:`FakeDevice` with the failures of a real instrument's life.
+
+    Beyond the faults of :class:`FakeDevice`: a power cycle (the instrument
+    forgets its connections without closing them, as one that lost power
+    does), closing the connections it holds while it stays up (an idle
+    timeout), closing one connection on the next command instead of
+    answering it, and one reply split in two segments.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._forgotten: set[int] = set()
+        self._close_next: str | None = None
+        self._split: tuple[float, int] | None = None
+        super().__init__(*args, **kwargs)
+
+    def power_cycle(self) -> None:
+        """Forget every open connection, as a device that lost power does.
+
+        Nothing is sent: a client learns of it only when it next writes,
+        and its next command is answered with a reset (RST), as a TCP stack
+        that restarted answers a segment of a connection it never had. New
+        connections are served as usual.
+        """
+        self._call(lambda: self._forgotten.update(c.number for c in self._clients.values()))
+
+    def drop_connections(self, how: str = "fin") -> None:
+        """Close every open connection and keep listening (an idle timeout).
+
+        Parameters
+        ----------
+        how : {"fin", "rst"}
+            Close with a FIN (default) or a reset.
+        """
+        self._check_how(how)
+        self._call(lambda: [self._drop(c, how) for c in list(self._clients.values())])
+
+    def close_on_next_command(self, how: str = "fin") -> None:
+        """Close the connection the next command arrives on, instead of answering.
+
+        Once: the command after that is answered as usual.
+
+        Parameters
+        ----------
+        how : {"fin", "rst"}
+            Close with a FIN (default) or a reset.
+        """
+        self._check_how(how)
+        self._call(lambda: setattr(self, "_close_next", how))
+
+    def split_next_reply(self, gap: float, skip: int = 0) -> None:
+        """Send the next reply in two halves, ``gap`` seconds apart.
+
+        Once: the replies after it are sent whole.
+
+        Parameters
+        ----------
+        gap : float
+            Seconds between the two halves.
+        skip : int
+            Replies to send whole first (an acknowledgement before the data).
+        """
+        if gap < 0 or skip < 0:
+            raise ValueError(f"gap and skip must be >= 0, not {gap!r} and {skip!r}")
+        self._call(lambda: setattr(self, "_split", (gap, skip)))
+
+    def _reply(
+        self, client: _Client, reply: bytes, start: float, now: float, faults: Faults
+    ) -> None:
+        if self._split is None or faults.late is not None:
+            super()._reply(client, reply, start, now, faults)
+            return
+        gap, skip = self._split
+        if skip:
+            self._split = (gap, skip - 1)
+            super()._reply(client, reply, start, now, faults)
+            return
+        self._split = None
+        data = faults.garbage + reply + self.reply_terminator
+        half = (len(data) + 1) // 2
+        self._schedule(client, data[:half], start, faults)
+        self._schedule(client, data[half:], client.busy_until + gap, faults)
+        client.replies += 1
+
+    @staticmethod
+    def _check_how(how: str) -> None:
+        if how not in _DROPS:
+            raise ValueError(f'how must be "fin" or "rst", not {how!r}')
+
+    def _command(self, client: _Client, command: bytes) -> None:
+        how = "rst" if client.number in self._forgotten else self._close_next
+        if how is None:
+            super()._command(client, command)
+            return
+        if client.number not in self._forgotten:
+            self._close_next = None
+        self._received.append(command)
+        self._log(client, "received", command)
+        self._drop(client, how)
 
 
 class Instrument:
@@ -54,8 +156,8 @@ class Instrument:
         """The reply to one command, or None for no reply."""
         raise NotImplementedError
 
-    def device(self, **options: Any) -> FakeDevice:
-        """Start a :class:`FakeDevice` that behaves as this instrument.
+    def device(self, **options: Any) -> InstrumentDevice:
+        """Start an :class:`InstrumentDevice` that behaves as this instrument.
 
         Parameters
         ----------
@@ -65,8 +167,9 @@ class Instrument:
 
         Returns
         -------
-        FakeDevice
-            The started device, on a free port unless ``port`` is given.
+        InstrumentDevice
+            The started device (a :class:`FakeDevice`), on a free port unless
+            ``port`` is given.
         """
         framer = self.framer()
         kwargs: dict[str, Any] = {
@@ -77,7 +180,7 @@ class Instrument:
             "name": self.model,
         }
         kwargs.update(options)
-        return FakeDevice(self, **kwargs)
+        return InstrumentDevice(self, **kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} reading={self.reading!r}>"
