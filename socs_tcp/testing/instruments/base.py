@@ -35,7 +35,9 @@ class InstrumentDevice(FakeDevice):
         that restarted answers a segment of a connection it never had. New
         connections are served as usual.
         """
-        self._call(lambda: self._forgotten.update(c.number for c in self._clients.values()))
+        self._call(
+            lambda: self._forgotten.update(c.number for c in self._clients.values())
+        )
 
     def drop_connections(self, how: str = "fin") -> None:
         """Close every open connection and keep listening (an idle timeout).
