@@ -15,7 +15,11 @@ Each one answers what its socs driver sends, from state a test can change
 
 from __future__ import annotations
 
-from socs_tcp.testing.instruments.base import Instrument, ScpiInstrument
+from socs_tcp.testing.instruments.base import (
+    Instrument,
+    InstrumentDevice,
+    ScpiInstrument,
+)
 from socs_tcp.testing.instruments.cryomech import CryomechCPA
 from socs_tcp.testing.instruments.devantech import DevantechDS378
 from socs_tcp.testing.instruments.galil import GalilDMC
@@ -31,6 +35,7 @@ __all__ = [
     "DevantechDS378",
     "GalilDMC",
     "Instrument",
+    "InstrumentDevice",
     "KikusuiPCR500MA",
     "KikusuiPMX",
     "Lakeshore372",

@@ -19,7 +19,8 @@ class GalilDMC(Instrument):
     ``variables``), ``TP``/``TV``/``TT``/``TE`` report every axis; each reply
     is `` value`` CR LF then the ``:`` prompt. Any other command is accepted
     with ``:`` alone, an empty one gets ``?`` (a Galil's "bad command"), and
-    ``TC1`` explains it.
+    ``TC1`` explains it. ``BGA`` starts axis A's motion (``_BGA`` is 1)
+    and ``STA`` stops it.
 
     Attributes
     ----------
@@ -56,4 +57,6 @@ class GalilDMC(Instrument):
             return (", ".join(f"{v:.0f}" for v in values) + "\r\n:").encode()
         if text == "TC1":
             return b"0\r\n:"
+        if text[:2] in ("BG", "ST") and text[2:] in _AXES:
+            self.variables[f"_BG{text[2:]}"] = 1 if text[:2] == "BG" else 0
         return b":"

@@ -13,7 +13,8 @@ class KikusuiPCR500MA(ScpiInstrument):
     """An AC source; ``reading`` is the measured AC voltage (``MEAS:VOLT:AC?``).
 
     Settings (``OUTP 1``, ``VOLT 10``, ``FREQ 50``, ...) are stored and read
-    back by their queries.
+    back by their queries; ``VOLT?`` and ``FREQ?`` leave out the limits a
+    setting may carry (``VOLT 20,10,30``).
     """
 
     name = "kikusui_pcr500ma"
@@ -41,6 +42,8 @@ class KikusuiPCR500MA(ScpiInstrument):
         }
         if header in measured:
             return f"{measured[header]:.4f}"
+        if header in ("VOLT", "FREQ"):  # set with limits, read without
+            return self.settings[header].split(",")[0]
         return super().query(header, args)
 
 
