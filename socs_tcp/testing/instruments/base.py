@@ -48,7 +48,11 @@ class InstrumentDevice(FakeDevice):
             Close with a FIN (default) or a reset.
         """
         self._check_how(how)
-        self._call(lambda: [self._drop(c, how) for c in list(self._clients.values())])
+        self._call(lambda: self._drop_all(how))
+
+    def _drop_all(self, how: str) -> None:
+        for client in list(self._clients.values()):
+            self._drop(client, how)
 
     def close_on_next_command(self, how: str = "fin") -> None:
         """Close the connection the next command arrives on, instead of answering.

@@ -312,11 +312,11 @@ def load_driver(name: str, base: type) -> type:
         The driver class.
     """
     spec = DRIVERS[name]
-    tcp = importlib.import_module("socs.tcp")
+    tcp: Any = importlib.import_module("socs.tcp")
     found = importlib.util.find_spec(spec.module)
     if found is None or found.loader is None:  # pragma: no cover - socs changed
         raise ImportError(f"socs has no module {spec.module}")
-    module = importlib.util.module_from_spec(found)
+    module: Any = importlib.util.module_from_spec(found)
     saved = tcp.TCPInterface
     tcp.TCPInterface = base
     try:
@@ -337,7 +337,7 @@ def load_driver(name: str, base: type) -> type:
     return driver
 
 
-def _guarded(driver: type) -> type:
+def _guarded(driver: Any) -> type:
     """``driver`` with a watchdog on ``recv``: endless ``b""`` raises Hung."""
 
     def recv(self: Any, *args: Any, **kwargs: Any) -> bytes:
@@ -413,7 +413,8 @@ def run(name: str, scenario: str, base: type, polls: int = POLLS) -> Result:
     spec, plan = DRIVERS[name], SCENARIOS[scenario]
     agent = _Agent(_guarded(load_driver(name, base)), spec)
     emulated: Instrument = instrument(name, spec.reading(0))
-    with emulated.device() as device, _quiet():
+    device = emulated.device()
+    with device, _quiet():
         if plan.start_down:
             device.down("rst")
         try:
