@@ -387,7 +387,13 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def run(name: str, scenario: str, base: type, polls: int = POLLS) -> Result:
+def run(
+    name: str,
+    scenario: str,
+    base: type,
+    polls: int = POLLS,
+    driver: type | None = None,
+) -> Result:
     """Poll socs's driver for ``name`` through ``scenario``, on ``base``.
 
     Before each poll the instrument's ``reading`` changes, so each poll's
@@ -404,6 +410,10 @@ def run(name: str, scenario: str, base: type, polls: int = POLLS) -> Result:
         ``socs.tcp.TCPInterface`` or a ``socs_tcp.TCPInterface``.
     polls : int
         Polls to make.
+    driver : type, optional
+        A class to run instead of socs's driver: a changed one (a subclass
+        of ``load_driver(name, base)``, say). Its constructor takes
+        ``(ip, port, timeout)``.
 
     Returns
     -------
@@ -411,7 +421,7 @@ def run(name: str, scenario: str, base: type, polls: int = POLLS) -> Result:
         Each poll's outcome, the errors, what the instrument received.
     """
     spec, plan = DRIVERS[name], SCENARIOS[scenario]
-    agent = _Agent(_guarded(load_driver(name, base)), spec)
+    agent = _Agent(_guarded(driver or load_driver(name, base)), spec)
     emulated: Instrument = instrument(name, spec.reading(0))
     device = emulated.device()
     with device, _quiet():
