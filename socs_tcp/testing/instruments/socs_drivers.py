@@ -222,7 +222,7 @@ class Result:
 
 @dataclass
 class _Step:
-    """What the scenario does to the instrument before one poll."""
+    """What a scenario does to the instrument around one poll."""
 
     before: Callable[[InstrumentDevice], None] | None = None
     after: Callable[[InstrumentDevice], None] | None = None
@@ -253,8 +253,15 @@ def _settle(device: InstrumentDevice) -> None:
     device.wait_idle(5.0)
 
 
-def _scenario(events: dict[int, _Step], *, start_down: bool = False) -> Any:
-    return types.SimpleNamespace(events=events, start_down=start_down)
+@dataclass(frozen=True)
+class _Scenario:
+    """What happens around which poll (by index), and whether it starts down."""
+
+    events: dict[int, _Step]
+    start_down: bool = False
+
+
+_scenario = _Scenario
 
 
 # After a reply left in the driver's buffer, the next replies take
@@ -263,7 +270,7 @@ def _scenario(events: dict[int, _Step], *, start_down: bool = False) -> Any:
 _REPLYING = {n: _Step(faults={"latency": REPLY_TIME}) for n in range(2, POLLS)}
 
 #: Scenario name -> what happens before which poll (by index).
-SCENARIOS: dict[str, Any] = {
+SCENARIOS: dict[str, _Scenario] = {
     "normal": _scenario({}),
     # Restarted between polls 1 and 2: every connection reset, back at once.
     "restart": _scenario({2: _Step(before=_restart)}),
