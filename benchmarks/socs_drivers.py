@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = _classes()
     width = max(len(s) for s in scenarios)
     print(f"{len(drivers)} drivers x 5 polls; cells: failed polls / stale / other")
-    header = f"{'scenario':<{width}}  " + "  ".join(f"{c:>17}" for c in classes)
+    header = f"{'scenario':<{width}}  " + "  ".join(f"{c:>19}" for c in classes)
     print(header)
     print("-" * len(header))
     totals = {c: [0, 0, 0] for c in classes}
