@@ -116,3 +116,15 @@ def test_drivers_that_select_on_comm_fail_outside_connection_error(driver, backe
 def test_dlc_smart_driver_would_loop_forever_on_a_closed_connection(backend):
     result = outcome("dlc_smart", "closed_mid_command", backend)
     assert any("Hung" in e for e in result.errors), result.errors
+
+
+@pytest.mark.parametrize("driver", list(DRIVERS))
+@pytest.mark.parametrize("backend", BACKENDS, ids=[IDS[b] for b in BACKENDS])
+def test_no_stale_reply_after_timeout(driver, backend):
+    # After a receive timed out, the next send() resynchronises first
+    # (resync="reconnect" by default): the reply still owed to the poll
+    # that timed out is never taken for a later poll's, unchanged driver
+    # or not.
+    result = outcome(driver, "late_reply", backend)
+    assert result.outcomes[1] != Outcome.OK  # the late poll itself timed out
+    assert result.stale == 0, result.outcomes
