@@ -833,9 +833,13 @@ class TCPInterface:
 
     # -- beyond socs -----------------------------------------------------
 
-    @property
+    @_state
     def pending(self) -> int:
-        """Number of received bytes buffered and not yet returned."""
+        """Number of received bytes buffered and not yet returned.
+
+        A subclass may assign its own ``pending`` instead (see the class's
+        notes).
+        """
         return self._io.pending
 
     def _deadline_arg(self, timeout: float | None) -> float | None:

@@ -17,7 +17,14 @@ from types import FrameType
 from typing import Any
 
 from socs_tcp.cli import _args
-from socs_tcp.testing.dialogue import DialogueError, load_dialogue, shipped_dialogues
+from socs_tcp.testing.device import FakeDevice
+from socs_tcp.testing.dialogue import (
+    Dialogue,
+    DialogueError,
+    load_dialogue,
+    shipped_dialogues,
+)
+from socs_tcp.testing.instruments import INSTRUMENTS, instrument
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -38,8 +45,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "emulate",
         help="serve a fake device from a dialogue file until Ctrl-C",
         description="Serve a fake device described by a TOML dialogue file "
-        f"until Ctrl-C. DIALOGUE is a file, or the name of one that ships "
-        f"with socs_tcp: {names}.",
+        f"until Ctrl-C. DIALOGUE is a file, the name of one that ships "
+        f"with socs_tcp: {names}, or of an emulated instrument: "
+        f"{', '.join(INSTRUMENTS)}.",
     )
     emulate.add_argument("dialogue", metavar="DIALOGUE")
     emulate.add_argument(
@@ -65,10 +73,30 @@ def _path(name: str) -> Path:
     shipped = shipped_dialogues()
     if name in shipped:
         return shipped[name]
-    known = ", ".join(shipped)
+    known = ", ".join([*shipped, *INSTRUMENTS])
     raise FileNotFoundError(
         f"no dialogue file {name!r}; give a path to a .toml file, or one of {known}"
     )
+
+
+class _Emulation:
+    """An emulated instrument, served as a dialogue is."""
+
+    options: dict[str, Any] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.path = f"emulated {name}"
+
+    def device(self, **overrides: Any) -> FakeDevice:
+        return instrument(self.name).device(**overrides)
+
+
+def _load(name: str) -> Dialogue | _Emulation:
+    """The dialogue file or the instrument ``name`` stands for."""
+    if name in INSTRUMENTS and not Path(name).exists():
+        return _Emulation(name)
+    return load_dialogue(_path(name))
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -89,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 for a bad dialogue.
     """
     try:
-        dialogue = load_dialogue(_path(args.dialogue))
+        dialogue = _load(args.dialogue)
     except (DialogueError, OSError) as exc:
         return _args.usage_error(str(exc))
     overrides = {

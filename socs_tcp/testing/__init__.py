@@ -4,7 +4,9 @@
 answers a dialogue (or a strict script) and misbehaves on request (see
 :class:`Faults`). ``Proxy`` forwards a driver's traffic to a real device,
 with the same faults, and records it as a dialogue file that
-``load_dialogue`` replays. The pytest plugin
+``load_dialogue`` replays. ``instrument(NAME).device()`` serves an
+emulation of an instrument socs's drivers talk to (``INSTRUMENTS`` names
+them). The pytest plugin
 (:mod:`socs_tcp.testing.pytest_plugin`, registered on install) adds the
 ``fake_device`` fixture.
 """
@@ -20,6 +22,7 @@ from socs_tcp.testing.framing import (
     length_prefixed,
     mbap,
 )
+from socs_tcp.testing.instruments import INSTRUMENTS, InstrumentDevice, instrument
 from socs_tcp.testing.modbus import ModbusRegisters
 from socs_tcp.testing.proxy import Proxy
 from socs_tcp.testing.responses import Handler, Reply, Responses, ResponseTable
@@ -32,7 +35,9 @@ __all__ = [
     "FakeDevice",
     "Faults",
     "Framer",
+    "INSTRUMENTS",
     "Handler",
+    "InstrumentDevice",
     "ModbusRegisters",
     "Proxy",
     "Reply",
@@ -42,6 +47,7 @@ __all__ = [
     "as_received",
     "by_terminator",
     "fixed_length",
+    "instrument",
     "length_prefixed",
     "load_dialogue",
     "mbap",

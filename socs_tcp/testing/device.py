@@ -177,6 +177,9 @@ class FakeDevice:
         How many events :attr:`transcript` (and commands :attr:`received`)
         keep: the last ones. :attr:`counts` counts them all. Defaults to
         10000.
+    greeting : bytes, optional
+        Sent to each connection as soon as it is accepted, as devices that
+        print a banner or a prompt do. Defaults to nothing.
     **faults
         Faults active from the start; see :class:`Faults` and :meth:`inject`.
 
@@ -206,6 +209,7 @@ class FakeDevice:
         script: Sequence[tuple[Key, Value]] | None = None,
         script_unused: str = "error",
         history: int = HISTORY,
+        greeting: bytes = b"",
         **faults: Any,
     ) -> None:
         self._table: ResponseTable | Script
@@ -245,6 +249,9 @@ class FakeDevice:
         self.terminator = terminator
         self.reply_terminator = reply_terminator
         self.name = name
+        if not isinstance(greeting, bytes):
+            raise TypeError(f"greeting must be bytes, not {greeting!r}")
+        self.greeting = greeting
         self._faults = Faults.of(faults)
 
         self._received: collections.deque[bytes] = collections.deque(maxlen=history)
@@ -706,6 +713,8 @@ class FakeDevice:
             self._clients[sock] = client
             self._interest(client)
             self._connected(client)
+            if self.greeting:
+                self._schedule(client, self.greeting, time.monotonic(), self._faults)
             self._notify()
 
     def _connected(self, client: _Client) -> None:
