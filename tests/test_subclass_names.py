@@ -29,6 +29,8 @@ SETTINGS = {
     "read_terminator",
     "reconnect_backoff",
     "reconnect_interval",
+    "resync",
+    "resync_quiet",
     "send_interval",
     "write_terminator",
 }
