@@ -220,9 +220,9 @@ def test_a_reply_delay_holds_back_that_reply_and_the_ones_after_it(Interface):
         assert times[0] >= 0.29 and times[1] >= times[0]
         with Interface(*dev.address, timeout=BOUND) as iface:
             began = time.monotonic()
-            assert iface.query(b"MEAS?\n") == b"5.0"
+            assert iface.query(b"MEAS?") == b"5.0"
             assert time.monotonic() - began >= 0.29
-            assert iface.query(b"ID?\n") == b"ACME"
+            assert iface.query(b"ID?") == b"ACME"
 
 
 def test_a_reply_delay_must_be_seconds():

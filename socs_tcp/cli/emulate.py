@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         device.stop(check=False)
     print(
         f"stopped after {device.connections} connections, "
-        f"{len(device.received)} commands",
+        f"{device.counts['received']} commands",
         flush=True,
     )
     return _args.OK
