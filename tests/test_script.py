@@ -49,9 +49,7 @@ def test_a_command_out_of_order_gets_no_reply_and_fails_stop(supply):
     assert iface.query(b"*IDN?") == b"ACME,PS-1,1.0"
     with pytest.raises(TransportTimeout):
         iface.query(b"VOLT?")
-    message = (
-        "received b'VOLT?', expected b'VOLT 5' (step 2 of 3); it is step 3"
-    )
+    message = "received b'VOLT?', expected b'VOLT 5' (step 2 of 3); it is step 3"
     with pytest.raises(ScriptError, match=re.escape(message)):
         dev.stop()
 
