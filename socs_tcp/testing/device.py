@@ -885,6 +885,8 @@ class FakeDevice:
         if not client.open:
             return
         client.open = False
+        # Logged first: wait_clients() may return as soon as it is popped.
+        self._log(client, "closed" if how is None else "dropped")
         self._clients.pop(client.sock, None)
         if client.events:
             self._selector.unregister(client.sock)
@@ -897,7 +899,6 @@ class FakeDevice:
             except OSError:
                 pass
         client.sock.close()
-        self._log(client, "closed" if how is None else "dropped")
         self._disconnected(client)
         self._notify()
 
