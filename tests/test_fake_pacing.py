@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
 
 import pytest
 
@@ -166,6 +167,34 @@ def test_send_waits_for_a_client_that_does_not_read():
             assert got == pushed
             assert dev.send(b"end", timeout=BOUND) == 1
             assert sock.recv(16) == b"end"
+
+
+def test_traffic_read_in_full_leaves_no_memory_behind():
+    piece, pieces = b"z" * (1 << 20), 32
+    with FakeDevice({}) as dev:
+        with socket.create_connection(dev.address, timeout=BOUND) as sock:
+            dev.wait_clients(1)
+            got = []
+
+            def read_all():
+                total = 0
+                while total < len(piece) * pieces:
+                    total += len(sock.recv(1 << 20))
+                got.append(total)
+
+            reader = threading.Thread(target=read_all)
+            reader.start()
+            tracemalloc.start()
+            try:
+                for number in range(pieces):  # each one a new object
+                    dev.send(b"%c" % (number + 65) * len(piece), timeout=BOUND)
+                reader.join(BOUND)
+                dev.wait_idle()
+                held, _ = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert got == [len(piece) * pieces]
+    assert held < 4 << 20  # 32 MiB went through
 
 
 # -- 6. a short report -------------------------------------------------------

@@ -104,6 +104,19 @@ def test_every_byte_of_a_command_survives_the_recording(tmp_path):
     assert dialogue.responses == [(command, b"ok"), (b"BIN?", bytes(range(256)))]
 
 
+def test_a_reply_terminator_of_its_own_is_recorded(tmp_path, Interface):
+    record = tmp_path / "lf-crlf.toml"
+    with FakeDevice({b"V?": b"1.5"}, reply_terminator=b"\r\n") as dev:
+        with Proxy(dev.address, reply_terminator=b"\r\n", record=record) as proxy:
+            with Interface(*proxy.address, timeout=BOUND) as iface:
+                assert iface.query(b"V?", terminator=b"\r\n") == b"1.5"
+    options = load_dialogue(record).options
+    assert (options["terminator"], options["reply_terminator"]) == (b"\n", b"\r\n")
+    with load_dialogue(record).device() as replay:
+        with Interface(*replay.address, timeout=BOUND) as iface:
+            assert iface.query(b"V?", terminator=b"\r\n") == b"1.5"
+
+
 def test_latency_delays_each_forwarded_reply(proxied):
     proxy, gauge = proxied(latency=0.3)
     began = time.monotonic()
