@@ -99,6 +99,19 @@ def test_fault_options_apply_to_the_forwarded_traffic(real, start):
     assert err.startswith("error: ") and len(err.splitlines()) == 1
 
 
+def test_a_device_it_cannot_reach_is_reported_on_stderr(start):
+    with FakeDevice({}) as gone:
+        address = f"127.0.0.1:{gone.port}"
+    proxy, port = start("proxy", address)
+    code, _, err = query(port, "*IDN?")
+    assert code == 1 and err.startswith("error: ")
+    proxy.send_signal(signal.SIGTERM)
+    code, out, err = finish(proxy)
+    assert code == 0
+    assert f"cannot connect to {address}: [Errno 111]" in err
+    assert out == "stopped after 1 connections, 0 commands\n"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

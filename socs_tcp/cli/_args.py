@@ -116,13 +116,20 @@ def wait_for_stop(ready: str) -> None:
         pass
 
 
-def log_exchanges() -> None:
-    """Print what fake devices and proxies log (every exchange) on stderr."""
+def log_device(verbose: bool) -> None:
+    """Show what a served fake device or proxy logs, on stderr.
+
+    Parameters
+    ----------
+    verbose : bool
+        Every exchange; otherwise only warnings and errors (a device the
+        proxy cannot reach, a dialogue reply that failed).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(relativeCreated)9.0f ms  %(message)s"))
     log = logging.getLogger("socs_tcp.testing")
     log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _typed(parse: Callable[[str], T]) -> Callable[[str], T]:

@@ -87,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("port", args.port), ("host", args.host)) if v is not None
     }
-    if args.verbose:
-        _args.log_exchanges()
+    _args.log_device(args.verbose)
     try:
         device = dialogue.device(**overrides)
     except OSError as exc:

@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     faults = {name: getattr(args, name) for _, name, *_ in _FAULTS}
     faults["drop"] = args.drop
     faults = {name: value for name, value in faults.items() if value is not None}
-    if args.verbose:
-        _args.log_exchanges()
+    _args.log_device(args.verbose)
     host, port = args.listen
     where = _args.format_address(host, port)
     try:

@@ -71,8 +71,8 @@ class Event:
         client), ``"connected"``, ``"closed"`` (by the client; the device
         closes its side once the replies it owes are sent), ``"dropped"``
         (by the device: a fault, ``down()`` or ``stop()``), or ``"error"``
-        (a response callable, the framer or the script failed; ``data``
-        holds the message).
+        (a response callable, the framer or the script failed, or a proxy
+        could not reach its device; ``data`` holds the message).
     data : bytes
         The command, without its terminator, or the bytes sent: the first
         4096 bytes of it.
