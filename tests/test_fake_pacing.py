@@ -197,6 +197,19 @@ def test_traffic_read_in_full_leaves_no_memory_behind():
     assert held < 4 << 20  # 32 MiB went through
 
 
+def test_a_response_may_push_more_than_a_send_buffer_itself():
+    devices = []
+
+    def dump(command):
+        devices[0].send(b"d" * (16 << 20))  # must not wait for its own loop
+        return b"done"
+
+    with FakeDevice(dump) as dev:
+        devices.append(dev)
+        reply = half_close_and_read(dev, b"DUMP\n")
+    assert reply == b"d" * (16 << 20) + b"done\n"
+
+
 # -- 6. a short report -------------------------------------------------------
 
 

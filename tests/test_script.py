@@ -120,6 +120,7 @@ def test_script_steps_span_every_connection(supply, Interface):
         ({"script": [b"*IDN?"]}, TypeError, r"script step 1 is b'\*IDN\?'"),
         ({"script": [("*IDN?", b"x")]}, TypeError, r"write b'\*IDN\?'"),
         ({}, TypeError, r"needs responses .* or script="),
+        ({"script": SUPPLY, "default": b"ERR"}, TypeError, "no default reply"),
     ],
 )
 def test_bad_scripts_are_refused_with_what_to_write(kwargs, error, message):

@@ -212,6 +212,11 @@ class FakeDevice:
         if script is not None:
             if responses is not None:
                 raise TypeError("pass either responses or script, not both")
+            if default is not None:
+                raise TypeError(
+                    "a script has no default reply: a command not in it is an "
+                    "error; add the command as a step instead"
+                )
             self._table = Script(script, script_unused)
         elif responses is None:
             raise TypeError(
@@ -372,7 +377,8 @@ class FakeDevice:
 
         Like ``socket.sendall``, it returns once the bytes fit in what the
         device may hold for each client (1 MiB): it waits for a client
-        that is not reading.
+        that is not reading. Called from a response callable, it returns
+        at once; the bytes go out before that command's reply.
 
         Parameters
         ----------
@@ -398,6 +404,8 @@ class FakeDevice:
         payload = bytes(data)
         clients = self._call(lambda: self._broadcast(payload))
         assert isinstance(clients, list)
+        if threading.current_thread() is self._thread:
+            return len(clients)  # from a response: the loop sends once it returns
 
         def fits() -> bool:
             return self._stopped or all(
