@@ -195,12 +195,13 @@ def test_the_device_resetting_resets_the_client(real):
                 sock.recv(64)
 
 
-def test_a_device_that_cannot_be_reached_closes_the_client():
+def test_a_device_that_cannot_be_reached_resets_the_client():
     with FakeDevice({}) as gone:
         address = gone.address
     with Proxy(address) as proxy:
         with socket.create_connection(proxy.address, timeout=BOUND) as sock:
-            assert read_to_end(sock) == b""
+            with pytest.raises(ConnectionResetError):
+                read_to_end(sock)
         errors = [e for e in proxy.transcript if e.kind == "error"]
         assert b"cannot connect to 127.0.0.1:" in errors[0].data
 
@@ -234,3 +235,14 @@ def test_stop_leaves_no_thread_or_descriptor(real, Interface):
 def test_bad_arguments_say_what_to_write(args, kwargs, message):
     with pytest.raises(TypeError, match=message):
         Proxy(*args, **kwargs)
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 4.5, True, "2"])
+def test_a_connect_timeout_the_thread_cannot_afford_is_refused(real, seconds):
+    with pytest.raises(ValueError, match="connect_timeout must be seconds above 0"):
+        Proxy(real.address, connect_timeout=seconds)
+
+
+def test_a_device_name_that_does_not_resolve_is_refused_at_once():
+    with pytest.raises(OSError, match="cannot find nosuch.invalid:5025"):
+        Proxy(("nosuch.invalid", 5025))

@@ -3,8 +3,9 @@
 Prints the address it listens on (one line, flushed at once), forwards every
 client to the device with the faults asked for, and on Ctrl-C or SIGTERM
 writes what was said as a dialogue file (``--record``) that ``emulate``
-serves. Exit statuses: 0 after Ctrl-C or SIGTERM, 1 if it cannot listen or
-write the recording, 2 for a bad command line (nothing is served).
+serves. Exit statuses: 0 after Ctrl-C or SIGTERM, 1 if it cannot listen, find
+the device or write the recording, 2 for a bad command line (nothing is
+served).
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
                 "any free one",
                 file=sys.stderr,
             )
-        else:
-            print(f"error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
+        else:  # the device's name is unknown, or the address cannot be used
+            print(f"error: {exc.strerror}", file=sys.stderr)
         return _args.FAILED
     target = _args.format_address(*args.address)
     listening = _args.format_address(*proxy.address)

@@ -31,7 +31,10 @@ __all__ = ["Proxy"]
 logger = logging.getLogger("socs_tcp.testing")
 
 #: Seconds to connect to the device, and that a command may wait to go out.
-CONNECT_TIMEOUT = 5.0
+#: The proxy's thread waits that long, so it stays well under the time
+#: ``stop()`` and the control calls wait for that thread.
+CONNECT_TIMEOUT = 2.0
+_MOST = 4.0
 
 
 @dataclass(eq=False)
@@ -70,8 +73,9 @@ class Proxy(FakeDevice):
     name : str, optional
         A name for logs, the transcript and the recorded dialogue.
     connect_timeout : float
-        Seconds to connect to the device; a client whose connection cannot
-        be made is closed. Defaults to 5.
+        Seconds to connect to the device (at most 4; the proxy's thread
+        waits meanwhile); a client whose connection cannot be made is
+        reset. The device's name is looked up once, here. Defaults to 2.
     history : int
         Events the transcript keeps, as for :class:`FakeDevice`.
     **faults
@@ -119,10 +123,22 @@ class Proxy(FakeDevice):
                 f"a proxy frames commands by a terminator: pass non-empty bytes "
                 f"such as b'\\r\\n', not {terminator!r}"
             )
+        if isinstance(connect_timeout, bool) or not (
+            isinstance(connect_timeout, (int, float)) and 0 < connect_timeout <= _MOST
+        ):
+            raise ValueError(
+                f"connect_timeout must be seconds above 0 and at most {_MOST:g}, "
+                f"not {connect_timeout!r}"
+            )
+        label = format_address(*target)
+        try:
+            found = socket.getaddrinfo(*target, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(exc.errno, f"cannot find {label}: {exc.strerror}") from None
         self.target = target
+        self._sockaddr = found[0][4][:2]  # numeric: no name lookup per client
         self.record = None if record is None else Path(record)
         self._connect_timeout = connect_timeout
-        label = format_address(*target)
         ends = terminator if reply_terminator is None else reply_terminator
         self._reply_framer = by_terminator(ends)
         self.recording = Recording(
@@ -164,12 +180,12 @@ class Proxy(FakeDevice):
     def _connected(self, client: _Client) -> None:
         label = format_address(*self.target)
         try:
-            sock = socket.create_connection(self.target, self._connect_timeout)
+            sock = socket.create_connection(self._sockaddr, self._connect_timeout)
         except OSError as exc:
             message = f"cannot connect to {label}: {exc}"
             self._log(client, "error", message.encode())
             logger.warning("%s: %s", self.name, message)
-            self._drop(client, "fin")
+            self._drop(client, "rst")  # as near to refused as an accepted one gets
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.peer = _Upstream(sock)
