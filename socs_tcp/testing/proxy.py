@@ -136,7 +136,8 @@ class Proxy(FakeDevice):
         except socket.gaierror as exc:
             raise OSError(exc.errno, f"cannot find {label}: {exc.strerror}") from None
         self.target = target
-        self._sockaddr = found[0][4][:2]  # numeric: no name lookup per client
+        address = found[0][4]  # numeric: no name lookup per client
+        self._sockaddr = (str(address[0]), int(address[1]))
         self.record = None if record is None else Path(record)
         self._connect_timeout = connect_timeout
         ends = terminator if reply_terminator is None else reply_terminator
