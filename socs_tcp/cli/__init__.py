@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from socs_tcp.cli import _args
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = ("bench", "info", "query", "shell", "emulate")
+COMMANDS = ("bench", "info", "query", "shell", "emulate", "proxy")
 
 
 def parser() -> argparse.ArgumentParser:

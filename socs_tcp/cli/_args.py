@@ -11,11 +11,15 @@ text, for values typed elsewhere (the shell's ``%timeout``).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -87,6 +91,47 @@ def closed_pipe() -> int:
     return CLOSED_PIPE
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def wait_for_stop(ready: str) -> None:
+    """Print ``ready``, then wait for Ctrl-C or SIGTERM; both return.
+
+    The signals are caught before the line is printed, so a script that
+    reads it may stop the command at once. SIGINT is caught even where it
+    was ignored (a command started with ``&`` from a script).
+
+    Parameters
+    ----------
+    ready : str
+        The line saying the command is serving, flushed at once.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        print(ready, flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+def log_device(verbose: bool) -> None:
+    """Show what a served fake device or proxy logs, on stderr.
+
+    Parameters
+    ----------
+    verbose : bool
+        Every exchange; otherwise only warnings and errors (a device the
+        proxy cannot reach, a dialogue reply that failed).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(relativeCreated)9.0f ms  %(message)s"))
+    log = logging.getLogger("socs_tcp.testing")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def _typed(parse: Callable[[str], T]) -> Callable[[str], T]:
     """Turn a ``ValueError`` of ``parse`` into argparse's type error."""
 
@@ -153,15 +198,39 @@ def parse_address(text: str) -> tuple[str, int]:
     tuple of (str, int)
         Host and port.
     """
+    return _host_port(text, free=False)
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` to listen on, as ``(host, port)``; port 0 is any free one.
+
+    Parameters
+    ----------
+    text : str
+        What was typed; a bare port listens on 127.0.0.1.
+
+    Returns
+    -------
+    tuple of (str, int)
+        Host and port.
+    """
+    if text.isdigit():
+        return "127.0.0.1", parse_listen_port(text)
+    return _host_port(text, free=True)
+
+
+def _host_port(text: str, free: bool) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit():
-        raise ValueError(
-            f"{text!r} is not HOST:PORT; write e.g. 192.168.1.20:5025 or [::1]:5025"
-        )
+        if free:
+            shape, example = "[HOST:]PORT", "127.0.0.1:5025, [::1]:0 or 5025"
+        else:
+            shape, example = "HOST:PORT", "192.168.1.20:5025 or [::1]:5025"
+        raise ValueError(f"{text!r} is not {shape}; write e.g. {example}")
     try:
-        return host, parse_port(port)
+        return host, parse_port(port, free)
     except ValueError as exc:
         raise ValueError(f"{text!r}: {exc}") from None
 
@@ -267,6 +336,8 @@ def unescape(text: str) -> bytes:
 address = _typed(parse_address)
 #: A port to listen on: 0 (any free port) to 65535, for argparse.
 listen_port = _typed(parse_listen_port)
+#: ``[HOST:]PORT`` to listen on, for argparse.
+listen_address = _typed(parse_listen_address)
 #: ``--timeout`` and other waits, for argparse.
 seconds = _typed(parse_seconds)
 #: ``--size`` and other byte counts, for argparse.

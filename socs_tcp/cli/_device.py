@@ -140,17 +140,6 @@ def render(data: bytes, hex_view: bool) -> str:
     return "\n".join(lines)
 
 
-class _LastWarning(logging.Handler):
-    """Keeps the text of the last warning ``socs_tcp`` logged."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.text = "connection not established"
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.text = record.getMessage()
-
-
 def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
     """Connect to ``host:port``; print why and return None if it fails.
 
@@ -167,18 +156,18 @@ def open_device(host: str, port: int, timeout: float) -> TCPInterface | None:
         The connected interface. Its ``write_terminator`` is empty: the
         caller's :class:`Framing` adds the terminator.
     """
-    # The reason a connection failed is what the interface's warning says.
-    last = _LastWarning()
+    # The interface's warning would repeat the line printed below.
+    quiet = logging.NullHandler()
     logger = logging.getLogger("socs_tcp")
-    logger.addHandler(last)
+    logger.addHandler(quiet)
     try:
         cls = type("CLIInterface", (TCPInterface,), {"write_terminator": b""})
         iface: TCPInterface = cls(host, port, timeout)
     finally:
-        logger.removeHandler(last)
+        logger.removeHandler(quiet)
     if iface.comm is None:
+        why = iface.health.last_error or "connection not established"
         label = format_address(host, port)
-        why = last.text.removeprefix(f"{label}: ")
         print(f"error: cannot connect to {label}: {why}", file=sys.stderr)
         return None
     return iface

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from socs_tcp.cli import _args
@@ -99,10 +95,6 @@ def _load(name: str) -> Dialogue | _Emulation:
     return load_dialogue(_path(name))
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ``emulate`` command.
 
@@ -123,14 +115,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("port", args.port), ("host", args.host)) if v is not None
     }
-    if args.verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(relativeCreated)9.0f ms  %(message)s")
-        )
-        log = logging.getLogger("socs_tcp.testing")
-        log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
+    _args.log_device(args.verbose)
     try:
         device = dialogue.device(**overrides)
     except OSError as exc:
@@ -147,22 +132,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return _args.FAILED
-    for signum in (signal.SIGINT, signal.SIGTERM):  # also where SIGINT is ignored
-        signal.signal(signum, _stop)
     where = _args.format_address(*device.address)
-    print(
-        f"serving {device.name} ({dialogue.path}) on {where}; Ctrl-C to stop",
-        flush=True,
-    )
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        _args.wait_for_stop(
+            f"serving {device.name} ({dialogue.path}) on {where}; Ctrl-C to stop"
+        )
     finally:
         device.stop(check=False)
     print(
         f"stopped after {device.connections} connections, "
-        f"{len(device.received)} commands",
+        f"{device.counts['received']} commands",
         flush=True,
     )
     return _args.OK

@@ -71,8 +71,8 @@ class Event:
         client), ``"connected"``, ``"closed"`` (by the client; the device
         closes its side once the replies it owes are sent), ``"dropped"``
         (by the device: a fault, ``down()`` or ``stop()``), or ``"error"``
-        (a response callable, the framer or the script failed; ``data``
-        holds the message).
+        (a response callable, the framer or the script failed, or a proxy
+        could not reach its device; ``data`` holds the message).
     data : bytes
         The command, without its terminator, or the bytes sent: the first
         4096 bytes of it.
@@ -216,6 +216,11 @@ class FakeDevice:
         if script is not None:
             if responses is not None:
                 raise TypeError("pass either responses or script, not both")
+            if default is not None:
+                raise TypeError(
+                    "a script has no default reply: a command not in it is an "
+                    "error; add the command as a step instead"
+                )
             self._table = Script(script, script_unused)
         elif responses is None:
             raise TypeError(
@@ -379,7 +384,8 @@ class FakeDevice:
 
         Like ``socket.sendall``, it returns once the bytes fit in what the
         device may hold for each client (1 MiB): it waits for a client
-        that is not reading.
+        that is not reading. Called from a response callable, it returns
+        at once; the bytes go out before that command's reply.
 
         Parameters
         ----------
@@ -405,6 +411,8 @@ class FakeDevice:
         payload = bytes(data)
         clients = self._call(lambda: self._broadcast(payload))
         assert isinstance(clients, list)
+        if threading.current_thread() is self._thread:
+            return len(clients)  # from a response: the loop sends once it returns
 
         def fits() -> bool:
             return self._stopped or all(
@@ -894,6 +902,8 @@ class FakeDevice:
         if not client.open:
             return
         client.open = False
+        # Logged first: wait_clients() may return as soon as it is popped.
+        self._log(client, "closed" if how is None else "dropped")
         self._clients.pop(client.sock, None)
         if client.events:
             self._selector.unregister(client.sock)
@@ -906,7 +916,6 @@ class FakeDevice:
             except OSError:
                 pass
         client.sock.close()
-        self._log(client, "closed" if how is None else "dropped")
         self._disconnected(client)
         self._notify()
 

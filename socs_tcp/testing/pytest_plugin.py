@@ -26,8 +26,11 @@ def fake_device(request: pytest.FixtureRequest) -> Iterator[Callable[..., FakeDe
     """Start fake devices: ``fake_device(responses, **options)``.
 
     Takes the arguments of :class:`~socs_tcp.testing.FakeDevice` and returns
-    a started device. Every device is stopped at teardown, where an
-    exception raised by one of its response callables fails the test. When
+    a started device; ``fake_device(script=[...])`` starts one that serves a
+    strict script. Every device is stopped at teardown, where an exception
+    raised by one of its response callables, or a
+    :class:`~socs_tcp.testing.ScriptError` (a command out of order, steps
+    never used), fails the test. When
     the test fails, its report includes the transcript of each device it
     started (with this fixture or not).
 
@@ -43,7 +46,7 @@ def fake_device(request: pytest.FixtureRequest) -> Iterator[Callable[..., FakeDe
     """
     devices: list[FakeDevice] = []
 
-    def start(responses: Responses, **options: Any) -> FakeDevice:
+    def start(responses: Responses | None = None, **options: Any) -> FakeDevice:
         device = FakeDevice(responses, **options)
         devices.append(device)
         return device
@@ -90,6 +93,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, Any, None]:
     """Add the transcript of each fake device to a failing test's report.
 
+    Once the teardown's report is made, the test's devices are let go, so
+    their transcripts do not stay in memory until pytest exits.
+
     Parameters
     ----------
     item : pytest.Item
@@ -104,9 +110,11 @@ def pytest_runtest_makereport(
     """
     outcome = yield
     report = outcome.get_result()
-    if not report.failed:
-        return
-    for device in item.stash.get(_DEVICES, []):
-        report.sections.append(
-            (f"fake device transcript ({call.when})", device.transcript_text())
-        )
+    devices = item.stash.get(_DEVICES, [])
+    if report.failed:
+        for device in devices:
+            report.sections.append(
+                (f"fake device transcript ({call.when})", device.transcript_text())
+            )
+    if call.when == "teardown":
+        devices.clear()
