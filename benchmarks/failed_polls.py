@@ -39,7 +39,7 @@ def _socs_query(iface: Any, msg: bytes) -> bytes:
 
 
 def _clients() -> dict[str, Callable[[str, int], Any]]:
-    from socs_tcp.bench.clients import interface_on
+    from socs_tcp._backend import interface_on
 
     clients: dict[str, Callable[[str, int], Any]] = {}
     for name in ("cython", "python"):

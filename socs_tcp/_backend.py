@@ -36,6 +36,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 if TYPE_CHECKING:
     # Both transports satisfy the one contract (mypy checks these lines).
     from socs_tcp import _transport_c, _transport_py
+    from socs_tcp.interface import TCPInterface
 
     _compiled: type[TransportContract] = _transport_c.Transport
     _fallback: type[TransportContract] = _transport_py.Transport
@@ -78,6 +79,33 @@ def load(name: str) -> ModuleType:
             "reinstall with a C compiler to build it, or set "
             "SOCS_TCP_BACKEND=python"
         ) from exc
+
+
+def interface_on(name: str) -> type[TCPInterface]:
+    """``TCPInterface`` on the transport called ``name``, whatever
+    ``SOCS_TCP_BACKEND`` chose: the one subclass that tests, the bench and
+    ``benchmarks/`` use to compare the transports side by side.
+
+    Parameters
+    ----------
+    name : {'cython', 'python'}
+        Which transport.
+
+    Raises
+    ------
+    ImportError
+        ``'cython'`` was asked for and the extension is not built.
+    """
+    from socs_tcp.interface import TCPInterface  # it imports this module
+
+    return type(
+        "TCPInterface",
+        (TCPInterface,),
+        {
+            "_transport_type": load(name).Transport,
+            "__module__": TCPInterface.__module__,
+        },
+    )
 
 
 def _outside_frame() -> int:

@@ -18,7 +18,6 @@ import threading
 import pytest
 
 from socs_tcp import _backend
-from socs_tcp.interface import TCPInterface
 
 #: Seconds any single wait in a test may take before the test is broken.
 BOUND = 5.0
@@ -52,11 +51,7 @@ def backend(request):
 @pytest.fixture
 def Interface(backend):
     """``TCPInterface`` bound to the backend under test."""
-    return type(
-        "TCPInterface",
-        (TCPInterface,),
-        {"_transport_type": backend.Transport, "__module__": __name__},
-    )
+    return _backend.interface_on(backend.Transport.backend)
 
 
 class Peer:

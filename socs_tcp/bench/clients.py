@@ -23,7 +23,6 @@ from typing import Any
 
 from socs_tcp import _backend
 from socs_tcp.bench import native
-from socs_tcp.interface import TCPInterface
 
 TIMEOUT = 10.0  #: seconds any call may block
 REQUEST = b"MEAS:VOLT? CH1;socs_tcp bench01\n"  #: the echo peer sends it back
@@ -226,21 +225,9 @@ def _device(device: Any) -> Client:
     )
 
 
-def interface_on(backend: str) -> type[TCPInterface]:
-    """``TCPInterface`` on the transport ``backend`` (``"cython"`` or ``"python"``).
-
-    Raises
-    ------
-    ImportError
-        That transport is not built here.
-    """
-    transport = _backend.load(backend).Transport
-    return type("TCPInterface", (TCPInterface,), {"_transport_type": transport})
-
-
 def open_socs_tcp(backend: str, address: Address, timeout: float) -> Client:
     """``socs_tcp.TCPInterface`` on the transport ``backend``."""
-    device = interface_on(backend)(address[0], address[1], timeout)
+    device = _backend.interface_on(backend)(address[0], address[1], timeout)
     client = _device(device)
     client.close = device.close
     client.recv_into = device.recv_into

@@ -17,8 +17,7 @@ import pytest
 
 from socs_tcp.bench import clients, native, run, workloads
 from socs_tcp.bench.peer import BLOCK_SIZE, RECORD_SIZE, Peer, block_reply
-
-from .conftest import BACKENDS, IDS
+from tests.conftest import BACKENDS, IDS
 
 TINY = workloads.Scale(1, 20, 1 << 16, 64, 20, 0.01, 2)
 

@@ -1,6 +1,6 @@
 """The emulated instruments, by name, answering their socs drivers' other commands.
 
-``tests/test_socs_drivers.py`` polls each driver's main reading; here each
+``tests/interface/test_socs_drivers.py`` polls each driver's main reading; here each
 emulation answers the rest of what its driver sends (settings read back,
 relays, motion, banners), and :class:`InstrumentDevice`'s own failures
 (power cycle, idle close, close on a command, split reply) are checked on
