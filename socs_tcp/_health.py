@@ -117,11 +117,17 @@ def closed_by_peer(sock: socket.socket) -> str | None:
     reply from the end of the stream. Unread data is left in place.
     """
     poller = select.poll()
-    poller.register(sock, select.POLLIN | _RDHUP)
-    events = poller.poll(0)
+    try:
+        poller.register(sock, select.POLLIN | _RDHUP)
+        events = poller.poll(0)
+    except (ValueError, OSError):  # closed by another thread meanwhile
+        return "the socket was closed"
     revents = events[0][1] if events else 0
     if revents & select.POLLERR:
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            return "the socket was closed"
         why = ConnectionLost.from_errno(err) if err else "unknown error"
         return f"the connection failed: {why}"
     if revents & _GONE:

@@ -251,6 +251,9 @@ class TCPInterface:
     _io: Transport = DISCONNECTED
     _tracing = False
     _holder = 0  # the thread in a policy section (see _held), or 0
+    _closed_io: object = None  # the transport close() closed last
+    _closes = 0  # close() and reconnect() calls: they end every sleep
+    _dialing: socket.socket | None = None  # a connection being made
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -318,6 +321,7 @@ class TCPInterface:
         # Held by send() and for a whole query(): no command from another
         # thread gets between a query's command and its reply, or its pacing.
         self._lock = threading.RLock()
+        self._wake = threading.Condition()  # ends a pacing or query_delay sleep
         self._health = ConnectionLog(self._label)
         self._last_send = -math.inf  # monotonic start of the last send
         self._next_dial = -math.inf  # monotonic time the next attempt is allowed
@@ -416,7 +420,7 @@ class TCPInterface:
     def _connect(self, address: tuple[str, int]) -> socket.socket | None:
         """Open a connection to ``address``; log and return None on failure."""
         try:
-            sock = socket.create_connection(address, timeout=self._timeout)
+            sock = self._open(address)
         except socket.timeout as exc:  # TimeoutError since 3.10, not before
             self._health.unreachable(
                 f"connection not established within {self._timeout} seconds", exc
@@ -434,6 +438,26 @@ class TCPInterface:
             self._health.unreachable(f"unable to set socket options: {exc}", exc)
             return None
         return sock
+
+    def _open(self, address: tuple[str, int]) -> socket.socket:
+        """``socket.create_connection``, where :meth:`close` can end it."""
+        host, port = address
+        error: OSError | None = None
+        for family, kind, proto, _, where in socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            self._dialing = sock
+            try:
+                sock.settimeout(self._timeout)
+                sock.connect(where)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+            finally:
+                self._dialing = None
+        raise error or OSError("getaddrinfo returned no address")
 
     def _configure(self, sock: socket.socket) -> None:
         if self.nodelay:
@@ -536,22 +560,44 @@ class TCPInterface:
         NotConnected
             The device cannot be reached, or an attempt is not allowed yet.
         """
-        with self._held():
-            self._reconnect()
+        self._reconnect()
 
     def _reconnect(self) -> None:
+        # The old connection is closed without the lock, as close() does, so
+        # a watchdog never waits behind a query's sleep or connect: the
+        # call in flight fails at once; the new connection is made held.
         if time.monotonic() < self._next_dial:
             raise self._failure(self._refusal(), "reconnect", False)
-        self._replace("reconnect() was called")
+        dialing = self._dialing
+        if dialing is not None:
+            _abort(dialing)
+        self._health.replacing("reconnect() was called")
+        self._close_connection()
+        self._wake_sleepers()
+        with self._held():
+            if self._comm is None:
+                self._dial()
+            if self._comm is None:
+                raise self._failure(self._refusal(), "connect", False)
 
     def close(self) -> None:
         """Close the connection; buffered input is dropped (and logged).
 
         A thread blocked in a receive or a send on this connection wakes at
         once and raises :class:`~socs_tcp.NotConnected`, whichever method it
-        is in. A later :meth:`send` or :meth:`query` reconnects.
+        is in. A later :meth:`send` or :meth:`query` reconnects. Never waits
+        for the lock: a call pacing, sleeping (``query_delay``) or connecting
+        in another thread ends at once with NotConnected too, and reconnects
+        nothing.
         """
+        io = self._io
+        if io is not DISCONNECTED:
+            self._closed_io = io
+        dialing = self._dialing
+        if dialing is not None:
+            _abort(dialing)  # ends a connect() in progress: its call raises
         self._close_connection()
+        self._wake_sleepers()
 
     def _close_connection(self) -> None:
         """:meth:`close`'s work; what the interface's own machinery calls."""
@@ -580,6 +626,7 @@ class TCPInterface:
         a thread that does not exist in the child.
         """
         self._lock = threading.RLock()
+        self._wake = threading.Condition()
         self._holder = 0
         sock = self._comm
         self._comm = None
@@ -632,7 +679,9 @@ class TCPInterface:
             error.__cause__ = exc
         logger.debug("%s", error)
         self._health.failed(str(error), isinstance(error, TransportTimeout))
-        if reset:
+        closed = self._closed_io is not None and self._io is DISCONNECTED
+        if reset and not (closed and isinstance(exc, NotConnected)):
+            # (A receive that close() ended reopens nothing.)
             self._health.replacing(str(error))
             self._reset()
         return error
@@ -694,18 +743,21 @@ class TCPInterface:
             # policy below (a connection known over, an idle one found
             # closed, the trace on, a query or transaction of another thread
             # in progress); then it sends nothing and says so.
+            io = self._io
             try:
-                if not self._io.sendall(msg, self._timeout, self.idle_check):
+                if not io.sendall(msg, self._timeout, self.idle_check):
                     return
             except OSError as exc:
-                self._send_failed(msg, exc)
+                self._send_failed(msg, exc, io)
                 return
         self._send_checked(msg)
 
     def _send_checked(self, msg: ReadableBuffer) -> None:
         """send(), paced, after the checks: replace a connection known over."""
         with self._held():
-            now = self._pace()
+            io, ticket = self._io, self._closes
+            now = self._pace(ticket)
+            self._refuse_if_closed(io)
             last = max(self._last_send, self._io.last_send)
             if self._io.owed and self._ended() is None:
                 self._resync()
@@ -730,18 +782,42 @@ class TCPInterface:
                 if reason is not None:  # the connection is new already
                     raise self._failure(exc, "send", False) from None
                 first = exc
-        self._send_failed(msg, first)
+        self._send_failed(msg, first, io)
 
-    def _pace(self) -> float:
-        """Sleep what is left of ``send_interval``; the monotonic time after."""
+    def _pace(self, ticket: int) -> float:
+        """Sleep what is left of ``send_interval``; the monotonic time after.
+
+        ``ticket``: the count of closes when the call started (see _sleep).
+        """
         now = time.monotonic()
         if self.send_interval:
             last = max(self._last_send, self._io.last_send)
             wait = last + self.send_interval - now
             if wait > 0:
-                time.sleep(wait)
+                self._sleep(wait, ticket)
                 now = time.monotonic()
         return now
+
+    def _sleep(self, seconds: float, ticket: int) -> bool:
+        """Sleep, unless :meth:`close` or :meth:`reconnect` (from another
+        thread) comes first, or came since the call began: ``ticket`` is
+        ``_closes`` as the call read it then. True if it was cut short."""
+        with self._wake:
+            return self._wake.wait_for(lambda: self._closes != ticket, seconds)
+
+    def _wake_sleepers(self) -> None:
+        with self._wake:
+            self._closes += 1
+            self._wake.notify_all()
+
+    def _refuse_if_closed(self, io: object) -> None:
+        """NotConnected if :meth:`close` closed ``io``, the transport a call
+        in flight was using: a close() wins over the calls it interrupts,
+        and nothing reconnects until a later call starts."""
+        if io is self._closed_io and io is not DISCONNECTED:
+            raise self._failure(
+                NotConnected("close() was called during the call"), "send", False
+            )
 
     def _resync(self) -> None:
         """Bring an out-of-step stream back in step, as ``resync`` says.
@@ -775,9 +851,10 @@ class TCPInterface:
         # Logged once, at INFO, as the reconnection's reason.
         self._replace(f"resynchronising: {why}")
 
-    def _send_failed(self, msg: ReadableBuffer, exc: OSError) -> None:
-        """A send failed on a connection thought open: reset, and send once more."""
+    def _send_failed(self, msg: ReadableBuffer, exc: OSError, io: object) -> None:
+        """A send on ``io`` failed: reset, and send once more; not after close()."""
         with self._held():
+            self._refuse_if_closed(io)
             first = self._failure(exc, "send", False)
             self._replace(str(first))
             try:
@@ -1228,16 +1305,19 @@ class TCPInterface:
         ConnectionError
             As :meth:`send` and :meth:`recv_until` raise.
         """
-        if type(msg) is not bytes:
+        if type(msg) is bytes:
+            command = msg + self.write_terminator
+        else:
             check_message(msg)
+            command = b"".join((msg, self.write_terminator))
         if terminator is None:
             terminator = self.read_terminator
         if timeout is not None:
             timeout = check_timeout(timeout)
         if clear is not True and clear is not False:
             raise TypeError(f"clear must be True or False, not {clear!r}")
-        check_expect(expect)
-        command = b"".join((msg, self.write_terminator))
+        if expect is not None:
+            check_expect(expect)
         if self._exchanges and not (self.query_delay or self.send_interval):
             # The fast path: one exchange in the transport (drop stale input,
             # send, frame the reply). It sends nothing, and says why, when
@@ -1255,7 +1335,9 @@ class TCPInterface:
             except OSError as exc:
                 if io.owed:  # it was sent: the reply is the one that failed
                     raise self._failure(exc, "query", False) from None
-                reply = self._query_checked(command, terminator, timeout, clear, exc)
+                reply = self._query_checked(
+                    command, terminator, timeout, clear, (exc, io)
+                )
             else:
                 if type(reply) is not bytes:
                     reply = self._query_checked(
@@ -1273,7 +1355,7 @@ class TCPInterface:
         terminator: Terminator,
         timeout: float | None,
         clear: bool,
-        failed: OSError | None,
+        failed: tuple[OSError, Transport] | None,
     ) -> bytes:
         """query() with the policy: pace, resynchronise, reconnect.
 
@@ -1332,22 +1414,25 @@ class TCPInterface:
         command: bytes,
         terminator: Terminator,
         clear: bool,
-        failed: OSError | None = None,
+        failed: tuple[OSError, Transport] | None = None,
     ) -> Iterator[None]:
         """Send ``command`` as :meth:`query` does; the block reads the reply.
 
         Held, with query()'s protection from stale replies: paced first,
         then an out-of-step stream is resynchronised (else stale input is
         cleared if asked), and a failure anywhere leaves the stream owed.
-        ``failed``: a send of ``command`` failed already (nothing owed); the
-        connection is reset and it is sent once more, as send() does.
+        ``failed``: a send of ``command`` failed already on a transport
+        (nothing owed); the connection is reset and it is sent once more, as
+        send() does.
         """
         with self._held():
+            io, ticket = self._io, self._closes
             if failed is not None:
-                self._send_failed(command, failed)
+                self._send_failed(command, *failed)
             else:
                 # Pace first: what arrives during the wait is stale too.
-                self._pace()
+                self._pace(ticket)
+                self._refuse_if_closed(io)
                 if self._ended() is None:  # else send() reconnects
                     if self._io.owed:
                         self._resync()
@@ -1355,8 +1440,12 @@ class TCPInterface:
                         self._clear()
                 self.send(command)
             try:
-                if self.query_delay:
-                    time.sleep(self.query_delay)
+                if self.query_delay and self._sleep(self.query_delay, ticket):
+                    raise self._failure(
+                        NotConnected("the connection was closed during query_delay"),
+                        "query",
+                        False,
+                    )
                 yield
             except BaseException:
                 self._lost_sync("a query failed after sending")
@@ -1803,3 +1892,12 @@ def _check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")
     return value
+
+
+def _abort(sock: socket.socket) -> None:
+    """End whatever ``sock`` is doing in another thread (a connect, a wait)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected yet, or any more
+    sock.close()
