@@ -4,12 +4,16 @@ Replace ``from socs.tcp import TCPInterface`` with
 ``from socs_tcp import TCPInterface``; nothing else changes.
 ``BACKEND`` names the transport that loaded: ``'cython'`` or ``'python'``;
 when the compiled one is missing, importing warns with :class:`SlowPathWarning`
-and ``python -m socs_tcp info`` says why.
+and ``python -m socs_tcp info`` says why. ``Health`` is the snapshot
+``TCPInterface.health`` returns; ``trace_traffic()`` turns the traffic trace
+on.
 """
 
 from __future__ import annotations
 
 from socs_tcp._backend import BACKEND, SlowPathWarning
+from socs_tcp._health import Health
+from socs_tcp._trace import trace_traffic
 from socs_tcp._version import __version__
 from socs_tcp.errors import (
     ConnectionLost,
@@ -27,6 +31,7 @@ __all__ = [
     "BACKEND",
     "ConnectionLost",
     "FrameTooLong",
+    "Health",
     "IncompleteRead",
     "NotConnected",
     "ProtocolError",
@@ -36,4 +41,5 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "__version__",
+    "trace_traffic",
 ]

@@ -15,6 +15,7 @@ when ``auto`` fell back); ``python -m socs_tcp info`` prints it.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
@@ -127,6 +128,35 @@ def _outside_frame() -> int:
     return level
 
 
+def reinstall_command() -> str:
+    """The pip command that reinstalls socs_tcp from where it came from.
+
+    pip records the source of an install from a folder, a wheel file or a
+    repository URL (``direct_url.json``, PEP 610); with none recorded, the
+    command names the three. ``--no-cache-dir``: pip's cache may hold a
+    wheel built without a compiler.
+    """
+    source = "CLONE-OR-WHEEL-OR-URL"
+    editable = False
+    try:
+        from importlib import metadata
+
+        text = metadata.distribution("socs-tcp").read_text("direct_url.json")
+        record = json.loads(text) if text else {}
+        url = record.get("url", "")
+        vcs = record.get("vcs_info", {}).get("vcs")
+        editable = bool(record.get("dir_info", {}).get("editable"))
+        if url.startswith("file://") and not vcs:
+            source = url[len("file://") :]
+        elif url:
+            source = f"{vcs}+{url}" if vcs else url
+    except Exception:  # no metadata (running from a source tree), or unreadable
+        pass
+    if editable:
+        return f"pip install --no-cache-dir --force-reinstall -e {source}"
+    return f"pip install --no-cache-dir --force-reinstall {source}"
+
+
 def select_backend(choice: str | None) -> tuple[str, ModuleType, str]:
     """Choose the transport for a ``SOCS_TCP_BACKEND`` value.
 
@@ -164,8 +194,7 @@ def select_backend(choice: str | None) -> tuple[str, ModuleType, str]:
         message = (
             f"socs_tcp is using its slower pure-Python transport: the compiled "
             f"one did not import ({why}). Run 'python -m socs_tcp info'; after "
-            "installing a C compiler, reinstall with 'pip install "
-            "--no-cache-dir --force-reinstall socs-tcp'"
+            f"installing a C compiler, reinstall with '{reinstall_command()}'"
         )
         logging.getLogger("socs_tcp").warning("%s", message)
         warnings.warn(message, SlowPathWarning, stacklevel=_outside_frame())

@@ -51,6 +51,15 @@ NAMES = {
     "python": "socs_tcp\npure Python",
     "socket": "plain socket\n(the ceiling)",
 }
+#: One-line names, for panels with more bars than two lines each leave room for.
+SHORT_NAMES = {
+    "cython": "socs_tcp compiled",
+    "python": "socs_tcp Python",
+    "socket": "plain socket",
+}
+#: The x axis ends this many times past the longest bar (on a log scale, in
+#: decades), so the value and ratio beside it stay inside the panel.
+ROOM = 1.95
 #: A row whose largest bar is this many times its smallest is drawn on a log
 #: scale, so the small bars stay readable.
 LOG_SPAN = 30.0
@@ -112,8 +121,8 @@ def _figure(
     lines = -(-len(rows) // columns)
     fig, axes = plt.subplots(lines, columns, figsize=SIZE, squeeze=False)
     fig.subplots_adjust(
-        left=0.11, right=0.985, top=0.80 if lines == 1 else 0.82, bottom=0.10,
-        wspace=0.12, hspace=0.5,
+        left=0.11, right=0.975, top=0.80 if lines == 1 else 0.82, bottom=0.10,
+        wspace=0.12, hspace=0.5 if lines < 3 else 0.65,
     )  # fmt: skip
     for index, ax in enumerate(axes.flat):
         if index >= len(rows):
@@ -158,9 +167,9 @@ def _panel(
     if log:
         ax.set_xscale("log")
         left = bottom / 2  # the largest bar ends at 57% of the width, as below
-        ax.set_xlim(left, left * (top / left) ** 1.75)
+        ax.set_xlim(left, left * (top / left) ** ROOM)
     else:
-        ax.set_xlim(0, top * 1.75)
+        ax.set_xlim(0, top * ROOM)
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: _number(v)))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.xaxis.set_major_locator(
@@ -171,7 +180,7 @@ def _panel(
         label = _number(median) + ("" if ratio is None else f"  {_times(ratio)}")
         strong = name == "cython"
         ax.text(
-            (median + h) * (1.15 if log else 1) + (0 if log else top * 0.03),
+            (median + h) * (1.25 if log else 1) + (0 if log else top * 0.05),
             y,
             label,
             va="center",
@@ -180,9 +189,10 @@ def _panel(
             color="#000" if strong else "#333",
         )
     ax.set_yticks(range(len(libraries)))
-    names_size = 13 if len(libraries) <= 4 else 11
+    few = len(libraries) <= 4  # room for names on two lines
     ax.set_yticklabels(
-        [_name(n) for n in libraries] if first else [], fontsize=names_size
+        [_name(n, few) for n in libraries] if first else [],
+        fontsize=13 if few else 10,
     )
     ax.set_ylim(len(libraries) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
@@ -228,8 +238,9 @@ def _subtitle(results: Results) -> str:
     )
 
 
-def _name(library: str) -> str:
-    return NAMES.get(library) or clients.LIBRARIES[library][0]
+def _name(library: str, two_lines: bool = True) -> str:
+    names = NAMES if two_lines else SHORT_NAMES
+    return names.get(library) or clients.LIBRARIES[library][0]
 
 
 def _times(ratio: float) -> str:

@@ -90,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401 -- fail now, not after the run
         except ImportError:
-            return _args.usage_error(
-                "--plot needs matplotlib: pip install 'socs-tcp[plot]'"
-            )
+            return _args.usage_error("--plot needs matplotlib: pip install matplotlib")
     scale = workloads.QUICK if args.quick else workloads.DEFAULT
     if args.repeats:
         scale = dataclasses.replace(scale, repeats=args.repeats)

@@ -81,7 +81,7 @@ def _lines(info: dict[str, Any]) -> list[str]:
             "pure-Python transport. Install a C compiler and the Python headers",
             "(Debian: apt-get install gcc python3-dev), then reinstall without",
             "pip's cache, which may hold a wheel built without them:",
-            "  pip install --no-cache-dir --force-reinstall socs-tcp",
+            f"  {_backend.reinstall_command()}",
         ]
     return lines
 
