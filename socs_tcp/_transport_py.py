@@ -114,48 +114,47 @@ def _find_frame_end(
     return best
 
 
-def _receiver(method: _F) -> _F:
-    """Run ``method`` as the only receive in progress on its transport.
+def _claiming(settles: bool) -> Callable[[_F], _F]:
+    """Decorate a receive: it runs as the only one in progress on its
+    transport, and if it ``settles``, keeps ``owed`` too.
 
     The buffer has a single reader: a second thread receiving at the same
     time gets RuntimeError instead of a share of a frame. The claim is the
     receiving thread's id, set inside the ``try``, so a signal handler that
     raises at any point cannot leave it claimed by nobody (and a claim left
-    by this same thread can only be stale: receives never nest).
+    by this same thread can only be stale: receives never nest). A read
+    that fails sets ``owed`` (what it waited for may still come, and belongs
+    to no caller); one that succeeds clears it.
     """
 
-    @functools.wraps(method)
-    def guarded(self: Transport, *args: Any) -> Any:
-        me = threading.get_ident()
-        if self._receiver not in (None, me):
-            raise errors.second_receiver()
-        try:
-            self._receiver = me
-            return method(self, *args)
-        finally:
-            self._receiver = None
+    def decorate(method: _F) -> _F:
+        @functools.wraps(method)
+        def guarded(self: Transport, *args: Any) -> Any:
+            me = threading.get_ident()
+            if self._receiver not in (None, me):
+                raise errors.second_receiver()
+            try:
+                self._receiver = me
+                result = method(self, *args)
+            except BaseException:
+                if settles:
+                    self.owed = True
+                raise
+            finally:
+                self._receiver = None
+            if settles:
+                self.owed = False
+            return result
 
-    return cast(_F, guarded)
+        return cast(_F, guarded)
+
+    return decorate
 
 
-def _reading(method: _F) -> _F:
-    """Keep ``owed`` for a receive: set when it fails, cleared when it succeeds.
-
-    What a failed receive waited for may still come, and belongs to no
-    caller; a receive that succeeds has read what its caller wanted.
-    """
-
-    @functools.wraps(method)
-    def settled(self: Transport, *args: Any) -> Any:
-        try:
-            result = method(self, *args)
-        except BaseException:
-            self.owed = True
-            raise
-        self.owed = False
-        return result
-
-    return cast(_F, settled)
+#: A receive that reads for its caller; see _claiming.
+_reading = _claiming(True)
+#: A receive that discards (clear) or runs inside an exchange.
+_receiver = _claiming(False)
 
 
 class Transport:
@@ -406,7 +405,6 @@ class Transport:
 
     # -- receiving -------------------------------------------------------
 
-    @_receiver
     @_reading
     def recv(self, bufsize: int, timeout: float | None) -> bytes:
         """Return up to ``bufsize`` bytes: buffered ones first, else one read.
@@ -429,7 +427,6 @@ class Transport:
             raise errors.TransportTimeout.expired(timeout)
         return cast(bytes, data)
 
-    @_receiver
     @_reading
     def recv_into(self, buffer: memoryview, nbytes: int, timeout: float | None) -> int:
         """Receive up to ``nbytes`` bytes into ``buffer``; return the count.
@@ -449,7 +446,6 @@ class Transport:
             raise errors.TransportTimeout.expired(timeout)
         return cast(int, count)
 
-    @_receiver
     @_reading
     def recv_exactly_into(
         self, buffer: memoryview, nbytes: int, timeout: float | None
@@ -497,6 +493,7 @@ class Transport:
             self._terms_key, self._terms = terminator, terms
         return terms
 
+    @_reading
     def recv_until(
         self, terminator: Terminator, timeout: float | None, max_size: int
     ) -> bytes:
@@ -521,14 +518,7 @@ class Transport:
         FrameTooLong
             No terminator within ``max_size`` bytes (the bytes stay buffered).
         """
-        return self._recv_until(self._terminators(terminator), timeout, max_size)
-
-    @_receiver
-    @_reading
-    def _recv_until(
-        self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
-    ) -> bytes:
-        return self._frame(terminators, timeout, max_size)
+        return self._frame(self._terminators(terminator), timeout, max_size)
 
     def _frame(
         self, terminators: tuple[bytes, ...], timeout: float | None, max_size: int
@@ -556,6 +546,9 @@ class Transport:
         del buf[:end]
         return frame
 
+    #: recv_until with its terminators checked already (Frames, exchange).
+    _recv_until = _reading(_frame)
+
     def frames(
         self,
         terminator: Terminator,
@@ -566,7 +559,6 @@ class Transport:
         """An iterator of frames, as recv_until returns them, to end of stream."""
         return Frames(self, self._terminators(terminator), timeout, max_size, on_error)
 
-    @_receiver
     @_reading
     def recv_exactly(self, n: int, timeout: float | None) -> bytes:
         """Return exactly ``n`` bytes.
@@ -689,7 +681,6 @@ class Transport:
             raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
         return bytes(self._buf[offset : offset + n])
 
-    @_receiver
     @_reading
     def fill(self, n: int, timeout: float | None) -> int:
         """Read until at least ``n`` bytes are buffered; return how many are."""
@@ -707,7 +698,6 @@ class Transport:
                 raise errors.TransportTimeout.expired(timeout, buf)
         return len(buf)
 
-    @_receiver
     @_reading
     def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:
         """Everything that arrives until ``idle`` seconds pass without a byte."""
@@ -731,7 +721,6 @@ class Transport:
                 buf.clear()
                 return data
 
-    @_receiver
     @_reading
     def recv_block_header(self, timeout: float | None) -> tuple[int, int]:
         """Wait for an IEEE 488.2 block header; ``(header size, data size)``."""
