@@ -169,6 +169,8 @@ class ConnectionLog:
         self.failures = 0  # failed attempts in this outage
         self.unreported = 0  # of which not yet in a warning
         self.warned = -math.inf
+        self.reconnect_logged = -math.inf  # when "reconnected" was last at INFO
+        self.quiet_reconnects = 0  # and how many came since, at DEBUG
         # What Health reports.
         self.state = "never connected"
         self.since = time.time()
@@ -245,7 +247,7 @@ class ConnectionLog:
                 self.failures,
             )
         elif self.reason is not None:
-            logger.info("%s: reconnected (%s)", self.label, self.reason)
+            self._reconnected(self.reason)
         else:
             logger.debug("%s: connected", self.label)
         self.reason = None
@@ -255,6 +257,22 @@ class ConnectionLog:
             self.reconnects += 1
         self._become("connected")
         self.consecutive = 0
+
+    def _reconnected(self, reason: str) -> None:
+        """One INFO line per ``repeat`` seconds for connections replaced at
+        once; those in between are counted in the next line (a device that
+        accepts and then resets every connection is one story, not one line
+        per poll)."""
+        now = time.monotonic()
+        if now - self.reconnect_logged < self.repeat:
+            self.quiet_reconnects += 1
+            logger.debug("%s: reconnected (%s)", self.label, reason)
+            return
+        more = self.quiet_reconnects
+        since = f"; {more} more since the last message" if more else ""
+        logger.info("%s: reconnected (%s)%s", self.label, reason, since)
+        self.reconnect_logged = now
+        self.quiet_reconnects = 0
 
     def unreachable(self, error: str, cause: BaseException | None = None) -> None:
         """An attempt to connect failed with ``error`` (raised as ``cause``)."""

@@ -805,6 +805,20 @@ class TCPInterface:
         with self._wake:
             return self._wake.wait_for(lambda: self._closes != ticket, seconds)
 
+    def _delay(self, seconds: float) -> None:
+        """``query_delay``, after the command went out: NotConnected if the
+        connection it went out on is closed or replaced before the end."""
+        sent_on = self._io
+        with self._wake:
+            if sent_on is DISCONNECTED or self._wake.wait_for(
+                lambda: self._io is not sent_on, seconds
+            ):
+                raise self._failure(
+                    NotConnected("the connection was closed during query_delay"),
+                    "query",
+                    False,
+                )
+
     def _wake_sleepers(self) -> None:
         with self._wake:
             self._closes += 1
@@ -1440,12 +1454,8 @@ class TCPInterface:
                         self._clear()
                 self.send(command)
             try:
-                if self.query_delay and self._sleep(self.query_delay, ticket):
-                    raise self._failure(
-                        NotConnected("the connection was closed during query_delay"),
-                        "query",
-                        False,
-                    )
+                if self.query_delay:
+                    self._delay(self.query_delay)
                 yield
             except BaseException:
                 self._lost_sync("a query failed after sending")

@@ -105,6 +105,7 @@ def test_reconnect_from_a_watchdog_does_not_wait_behind_a_sleep(Interface):
         worker = threading.Thread(target=query)
         worker.start()
         dev.wait_received(1)
+        time.sleep(0.2)  # the worker is in its query_delay sleep
         start = time.monotonic()
         iface.reconnect()
         assert time.monotonic() - start < PROMPT

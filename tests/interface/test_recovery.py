@@ -510,3 +510,18 @@ def test_receive_into_resets_on_error_when_asked(Interface, make_peer, method):
             getattr(iface, method)(bytearray(4), 0, SHORT, True)
         peer.wait_connection(1)  # reconnected
         assert iface.connected
+
+
+def test_a_device_that_resets_every_connection_is_one_line_not_one_per_poll(
+    Interface, fake_device, caplog
+):
+    caplog.set_level(logging.INFO, logger="socs_tcp")
+    dev = fake_device(ECHO, refuse=True)  # accepts, then closes at once
+    with Interface(*dev.address, SHORT) as iface:
+        for n in range(10):
+            with pytest.raises(ConnectionError):
+                iface.query(b"P%d" % n)
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert dev.connections >= 10
+    assert len(lines) <= 2, [r.getMessage() for r in lines]
+    assert all(f"127.0.0.1:{dev.port}" in r.getMessage() for r in lines)
