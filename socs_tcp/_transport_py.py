@@ -456,37 +456,29 @@ class Transport:
     ) -> int:
         """Fill ``buffer[:nbytes]``, buffered bytes first; return ``nbytes``.
 
+        The bytes gather in the transport's buffer and move to ``buffer`` only
+        once the call ends: a signal handler that raises mid-call leaves all
+        of them buffered for the retry (a read straight into ``buffer`` could
+        not say how many it had written by then).
+
         Raises
         ------
         TransportTimeout, IncompleteRead, ConnectionLost
             The bytes received are in ``buffer``; ``.partial`` is a copy.
         """
         buf = self._buf
-        got = min(nbytes, len(buf))
-        if got:
+        try:
+            self._gather(nbytes, timeout)
+        except errors.TransportError as exc:
+            got = min(nbytes, len(buf))
             buffer[:got] = buf[:got]
+            exc.partial = bytes(buf[:got])
+            # No call from here on: no handler can run between the two.
             del buf[:got]
-        if got == nbytes:
-            return nbytes
-        deadline = _deadline(timeout)
-        while True:
-            # The slice is released however the read ends, so the caller's
-            # buffer is free even while a traceback lives.
-            with buffer[got:nbytes] as rest:
-                try:
-                    count = self._read(deadline, os.readv, [rest])
-                except errors.TransportError as exc:
-                    exc.partial = bytes(buffer[:got])
-                    raise
-            if count is None:
-                raise errors.TransportTimeout.expired(timeout, buffer[:got])
-            if not count:
-                raise errors.IncompleteRead.at_eof(buffer[:got])
-            got += count
-            if got == nbytes:
-                return nbytes
-            if _expired(deadline):  # checked after every kernel read
-                raise errors.TransportTimeout.expired(timeout, buffer[:got])
+            raise
+        buffer[:nbytes] = buf[:nbytes]
+        del buf[:nbytes]
+        return nbytes
 
     def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
         """``terminator`` checked; the last immutable one is remembered."""
@@ -576,6 +568,17 @@ class Transport:
         TransportTimeout, IncompleteRead
             As for :meth:`recv_until`; the bytes stay buffered.
         """
+        self._gather(n, timeout)
+        buf = self._buf
+        frame = bytes(buf[:n])
+        del buf[:n]
+        return frame
+
+    def _gather(self, n: int, timeout: float | None) -> None:
+        """Read until at least ``n`` bytes are buffered (recv_exactly, fill).
+
+        Raises TransportTimeout or IncompleteRead (the bytes stay buffered).
+        """
         buf = self._buf
         deadline = None
         reading = False
@@ -588,9 +591,6 @@ class Transport:
             size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
             if not self._fill(deadline, size):
                 raise errors.TransportTimeout.expired(timeout, buf)
-        frame = bytes(buf[:n])
-        del buf[:n]
-        return frame
 
     @_receiver
     def clear(
@@ -693,19 +693,8 @@ class Transport:
     @_reading
     def fill(self, n: int, timeout: float | None) -> int:
         """Read until at least ``n`` bytes are buffered; return how many are."""
-        buf = self._buf
-        deadline = None
-        reading = False
-        while len(buf) < n:
-            if not reading:
-                deadline = _deadline(timeout)
-                reading = True
-            elif _expired(deadline):
-                raise errors.TransportTimeout.expired(timeout, buf)
-            size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
-            if not self._fill(deadline, size):
-                raise errors.TransportTimeout.expired(timeout, buf)
-        return len(buf)
+        self._gather(n, timeout)
+        return len(self._buf)
 
     @_receiver
     @_reading
