@@ -23,7 +23,7 @@ class SetupFailed(Exception):
     pass
 
 
-# -- on_connect ----------------------------------------------------------------
+# -- on_connect --------------------------------------------------------------
 
 
 def test_on_connect_runs_on_every_connection_before_any_command(Interface, fake_device):
@@ -82,7 +82,7 @@ def test_a_failing_on_connect_fails_the_attempt_and_is_the_cause(
         iface.close()
 
 
-# -- reconnect_backoff -------------------------------------------------------------
+# -- reconnect_backoff -------------------------------------------------------
 
 
 def _attempt_times(iface, attempts, seconds):
@@ -175,7 +175,7 @@ def test_a_connection_made_resets_the_backoff(failing, fake_device):
         iface.close()
 
 
-# -- health ----------------------------------------------------------------------
+# -- health ------------------------------------------------------------------
 
 
 def test_health_is_a_frozen_snapshot_of_a_good_connection(Interface, fake_device):
