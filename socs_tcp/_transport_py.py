@@ -131,6 +131,8 @@ def _receiver(method: _F) -> _F:
             raise errors.second_receiver()
         try:
             self._receiver = me
+            if self._into is not None:
+                self._fold()
             return method(self, *args)
         finally:
             self._receiver = None
@@ -174,6 +176,7 @@ class Transport:
     __slots__ = (
         "_sock",
         "_buf",
+        "_into",
         "_receiver",
         "_closed",
         "_broken",
@@ -192,6 +195,9 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = bytearray()
+        # Bytes an interrupted recv_exactly_into left in its caller's buffer,
+        # logically after _buf's: (the view, counts of its reads); see _fold.
+        self._into: tuple[memoryview, list[int]] | None = None
         self._receiver: int | None = None  # the thread receiving now
         self._closed = False
         self._broken = False
@@ -215,7 +221,8 @@ class Transport:
     @property
     def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
-        return len(self._buf)
+        into = self._into
+        return len(self._buf) + (0 if into is None else sum(into[1]))
 
     @property
     def broken(self) -> bool:
@@ -456,10 +463,11 @@ class Transport:
     ) -> int:
         """Fill ``buffer[:nbytes]``, buffered bytes first; return ``nbytes``.
 
-        The bytes gather in the transport's buffer and move to ``buffer`` only
-        once the call ends: a signal handler that raises mid-call leaves all
-        of them buffered for the retry (a read straight into ``buffer`` could
-        not say how many it had written by then).
+        The kernel's bytes go straight into ``buffer``; the buffered ones
+        leave the transport only when the call ends. Each read's count is
+        recorded by the read itself (see :meth:`_readv`), so a signal handler
+        that raises mid-call cannot lose a byte: what the call had received
+        goes back to the buffer (:meth:`_fold`), for the retry.
 
         Raises
         ------
@@ -467,18 +475,77 @@ class Transport:
             The bytes received are in ``buffer``; ``.partial`` is a copy.
         """
         buf = self._buf
+        head = min(nbytes, len(buf))
+        buffer[:head] = buf[:head]
+        if head == nbytes:
+            del buf[:head]
+            return nbytes
+        # head < nbytes: every buffered byte is in ``buffer`` (and still in
+        # ``buf``); what the kernel gives lands in ``rest``.
+        counts: list[int] = []
+        rest = buffer[head:nbytes]
+        self._into = (rest, counts)
+        deadline = _deadline(timeout)
         try:
-            self._gather(nbytes, timeout)
+            done = 0
+            while True:
+                count = self._read(deadline, self._readv, (rest[done:], counts))
+                if count is None:
+                    raise errors.TransportTimeout.expired(
+                        timeout, buffer[: head + done]
+                    )
+                if not count:
+                    raise errors.IncompleteRead.at_eof(buffer[: head + done])
+                done += count
+                if done == len(rest):
+                    break
+                if _expired(deadline):  # checked after every kernel read
+                    raise errors.TransportTimeout.expired(
+                        timeout, buffer[: head + done]
+                    )
         except errors.TransportError as exc:
-            got = min(nbytes, len(buf))
-            buffer[:got] = buf[:got]
-            exc.partial = bytes(buf[:got])
-            # No call from here on: no handler can run between the two.
-            del buf[:got]
+            exc.partial = bytes(buffer[: head + sum(counts)])
+            # The bytes are the caller's now. No call between these two: no
+            # handler can run between them.
+            self._into = None
+            del buf[:head]
+            rest.release()
             raise
-        buffer[:nbytes] = buf[:nbytes]
-        del buf[:nbytes]
+        except BaseException:
+            self._fold()  # a handler raised: all of it back to the buffer
+            rest.release()
+            raise
+        self._into = None
+        del buf[:head]
+        rest.release()
         return nbytes
+
+    @staticmethod
+    def _readv(fd: int, arg: tuple[memoryview, list[int]]) -> int:
+        """One ``os.readv`` into ``arg[0]``, its count appended to ``arg[1]``.
+
+        ``list.extend`` runs the ``map`` in C: the count is recorded before
+        any signal handler can run. Returns the count (0 at EOF).
+        """
+        view, counts = arg
+        counts.extend(map(os.readv, (fd,), ([view],)))
+        return counts[-1]
+
+    def _fold(self) -> None:
+        """Move bytes an interrupted recv_exactly_into received back to the buffer.
+
+        If a handler interrupts this too, nothing has changed and the next
+        receive folds them instead: the append and the reset of ``_into``
+        have no call between them.
+        """
+        into = self._into
+        if into is None:
+            return
+        view, counts = into
+        data = bytes(view[: sum(counts)])
+        buf = self._buf
+        buf += data
+        self._into = None
 
     def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
         """``terminator`` checked; the last immutable one is remembered."""
@@ -687,6 +754,8 @@ class Transport:
         """A copy of buffered bytes ``offset`` to ``offset + n``; no I/O."""
         if offset < 0 or n < 0:
             raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
+        if self._into is not None:
+            self._fold()
         return bytes(self._buf[offset : offset + n])
 
     @_receiver

@@ -190,7 +190,9 @@ class Four:
         return 4
 
 
-@pytest.mark.parametrize("nbytes", [np.uint16(4), np.int64(4), Four()], ids=repr)
+@pytest.mark.parametrize(
+    "nbytes", [np.uint16(4), np.int64(4), Four()], ids=["uint16", "int64", "index"]
+)
 def test_receives_into_a_buffer_take_any_index_integer(Interface, make_peer, nbytes):
     def serve(conn):
         conn.sendall(b"abcdefgh")
