@@ -9,23 +9,18 @@ already being returned when the handler raises is lost whole, as with
 ``socket.recv``; the frames after it are still in place.)
 """
 
-import signal
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from tests.conftest import BOUND
+from tests.transport.interrupting import call_while_interrupted
 
 FRAME = 100_000  # bytes: 25_000 consecutive uint32 counters
 WORDS = FRAME // 4
 ROUNDS = 2000  # a race hit in 1 round of 100 shows with probability > 1 - 1e-8
 GIVE_UP = 8.0  # seconds: bounded whatever happens
-
-
-class Interrupted(Exception):
-    pass
 
 
 def _into(iface):
@@ -49,37 +44,18 @@ def test_interrupted_long_frames_are_whole_and_in_place(Interface, make_peer, re
                 return
             start += 4 * WORDS
 
-    inside = [False]
-
-    def handler(signum, frame):
-        if inside[0]:  # only inside the call below
-            inside[0] = False
-            raise Interrupted
-
     peer = make_peer(stream)
     iface = Interface("127.0.0.1", peer.port, BOUND)
     call = (
-        (lambda _: iface.recv_exactly(FRAME))
+        (lambda: iface.recv_exactly(FRAME))
         if read == "recv_exactly"
-        else (lambda _: _into(iface))
+        else (lambda: _into(iface))
     )
-    got, interrupted = [], 0
-    previous = signal.signal(signal.SIGALRM, handler)
-    give_up = time.monotonic() + GIVE_UP
-    signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
     try:
-        while len(got) < ROUNDS and time.monotonic() < give_up:
-            try:
-                inside[0] = True
-                # list.extend appends in C: nothing is lost in the test itself.
-                got.extend(map(call, (0,)))
-                inside[0] = False
-            except Interrupted:
-                interrupted += 1
+        got, interrupted = call_while_interrupted(
+            call, lambda got: len(got) >= ROUNDS, 0.0002, GIVE_UP
+        )
     finally:
-        inside[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
         stop.set()
         iface.close()
     assert interrupted > 50, "the handler hardly ever interrupted a read"
