@@ -94,6 +94,16 @@ def _expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
+def _octets(data: ReadableBuffer) -> memoryview:
+    """``data``'s bytes as one flat view, as the C buffer protocol gives them.
+
+    An empty buffer of any shape (``numpy.zeros((0, 3))``) is no bytes:
+    ``memoryview.cast`` refuses zeros in a shape.
+    """
+    view = memoryview(data)
+    return view.cast("B") if view.nbytes else memoryview(b"")
+
+
 def _find_frame_end(
     buf: bytearray, terminators: tuple[bytes, ...], scanned: int
 ) -> int:
@@ -373,7 +383,7 @@ class Transport:
         ConnectionLost
             The kernel refused (a reset, a broken pipe).
         """
-        view = memoryview(data).cast("B")
+        view = _octets(data)
         with self._send_lock:
             status = self._check(idle_check)
             if status == SENT:
@@ -715,7 +725,7 @@ class Transport:
     ) -> bytes | int:
         """Drop stale input, send ``data``, return the reply (see the contract)."""
         terms = self._terminators(terminator)
-        view = memoryview(data).cast("B")
+        view = _octets(data)
         with self._send_lock:
             # First: a thread the policy holds the transport for may be
             # receiving, and this call then waits for it in the front.
