@@ -104,6 +104,17 @@ def _octets(data: ReadableBuffer) -> memoryview:
     return view.cast("B") if view.nbytes else memoryview(b"")
 
 
+def _readv(fd: int, arg: tuple[memoryview, list[int]]) -> int:
+    """One ``os.readv`` into ``arg[0]``, its count appended to ``arg[1]``.
+
+    ``list.extend`` runs the ``map`` in C: the count is recorded before any
+    signal handler can run. Returns the count (0 at EOF).
+    """
+    view, counts = arg
+    counts.extend(map(os.readv, (fd,), ([view],)))
+    return counts[-1]
+
+
 def _find_frame_end(
     buf: bytearray, terminators: tuple[bytes, ...], scanned: int
 ) -> int:
@@ -475,7 +486,7 @@ class Transport:
 
         The kernel's bytes go straight into ``buffer``; the buffered ones
         leave the transport only when the call ends. Each read's count is
-        recorded by the read itself (see :meth:`_readv`), so a signal handler
+        recorded by the read itself (see :func:`_readv`), so a signal handler
         that raises mid-call cannot lose a byte: what the call had received
         goes back to the buffer (:meth:`_fold`), for the retry.
 
@@ -495,11 +506,12 @@ class Transport:
         counts: list[int] = []
         rest = buffer[head:nbytes]
         self._into = (rest, counts)
+        want = nbytes - head
         deadline = _deadline(timeout)
         try:
             done = 0
             while True:
-                count = self._read(deadline, self._readv, (rest[done:], counts))
+                count = self._read(deadline, _readv, (rest[done:], counts))
                 if count is None:
                     raise errors.TransportTimeout.expired(
                         timeout, buffer[: head + done]
@@ -507,7 +519,7 @@ class Transport:
                 if not count:
                     raise errors.IncompleteRead.at_eof(buffer[: head + done])
                 done += count
-                if done == len(rest):
+                if done == want:
                     break
                 if _expired(deadline):  # checked after every kernel read
                     raise errors.TransportTimeout.expired(
@@ -527,19 +539,7 @@ class Transport:
             raise
         self._into = None
         del buf[:head]
-        rest.release()
-        return nbytes
-
-    @staticmethod
-    def _readv(fd: int, arg: tuple[memoryview, list[int]]) -> int:
-        """One ``os.readv`` into ``arg[0]``, its count appended to ``arg[1]``.
-
-        ``list.extend`` runs the ``map`` in C: the count is recorded before
-        any signal handler can run. Returns the count (0 at EOF).
-        """
-        view, counts = arg
-        counts.extend(map(os.readv, (fd,), ([view],)))
-        return counts[-1]
+        return nbytes  # ``rest`` is released as the call returns
 
     def _fold(self) -> None:
         """Move bytes an interrupted recv_exactly_into received back to the buffer.
