@@ -81,8 +81,21 @@ def test_a_zero_timeout_clear_discards_both_parts(split):
     assert split.pending == 0
 
 
-def test_the_front_s_recv_exactly_into_with_zero_timeout(Interface, make_peer):
-    # The case as reported: nbytes=0 (the whole buffer), timeout=0.
+def _front_exactly_into(iface):
+    buffer = bytearray(len(RECORD))
+    assert iface.recv_exactly_into(buffer, 0, 0) == len(RECORD)  # as reported
+    return bytes(buffer)
+
+
+FRONT_READS = {
+    "recv_exactly_into": _front_exactly_into,
+    "recv_exactly": lambda iface: iface.recv_exactly(len(RECORD), timeout=0),
+    "recv_until": lambda iface: iface.recv_until(timeout=0),
+}
+
+
+@pytest.mark.parametrize("read", list(FRONT_READS))
+def test_the_front_s_receives_with_zero_timeout(Interface, make_peer, read):
     buffered, done = threading.Event(), threading.Event()
 
     def serve(conn):
@@ -96,12 +109,10 @@ def test_the_front_s_recv_exactly_into_with_zero_timeout(Interface, make_peer):
     try:
         with pytest.raises(TransportTimeout):
             iface.recv_exactly(len(RECORD), timeout=0.05)  # HEAD stays buffered
-        assert iface.health.reconnects == 0
         buffered.set()
         _arrived(iface.comm, len(TAIL))
-        buffer = bytearray(len(RECORD))
-        assert iface.recv_exactly_into(buffer, 0, 0) == len(RECORD)
-        assert bytes(buffer) == RECORD
+        assert FRONT_READS[read](iface) == RECORD
+        assert iface.health.reconnects == 0
     finally:
         done.set()
         iface.close()
