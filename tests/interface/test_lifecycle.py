@@ -176,6 +176,16 @@ def test_a_connection_made_resets_the_backoff(failing, fake_device):
         iface.close()
 
 
+@pytest.mark.parametrize(
+    "backoff", [(0, 5), (2, 1), (-1, 1), (1, float("inf")), (1,), "ab", 1]
+)
+def test_a_bad_backoff_is_refused_before_connecting(Interface, make_peer, backoff):
+    peer = make_peer()
+    with pytest.raises(ValueError, match="reconnect_backoff"):
+        Interface("127.0.0.1", peer.port, TIMEOUT, reconnect_backoff=backoff)
+    assert not peer.connections
+
+
 # -- health ------------------------------------------------------------------
 
 
