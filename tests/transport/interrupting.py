@@ -1,5 +1,6 @@
 """Calls made again and again while a signal handler raises inside them."""
 
+import gc
 import signal
 import time
 
@@ -27,6 +28,12 @@ def call_while_interrupted(call, done, interval, seconds):
             raise Interrupted
 
     results, interrupted = [], 0
+    # A garbage collection inside the loop could run a weakref callback
+    # (another test's interface leaving a WeakSet) that the handler then
+    # interrupts: Python reports that as an unraisable exception. Collect
+    # now, and not during the loop.
+    gc.collect()
+    gc.disable()
     previous = signal.signal(signal.SIGALRM, handler)
     give_up = time.monotonic() + seconds
     signal.setitimer(signal.ITIMER_REAL, interval, interval)
@@ -46,4 +53,5 @@ def call_while_interrupted(call, done, interval, seconds):
         inside[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        gc.enable()
     return results, interrupted
