@@ -32,6 +32,7 @@ def call_while_interrupted(call, done, interval, seconds):
     # (another test's interface leaving a WeakSet) that the handler then
     # interrupts: Python reports that as an unraisable exception. Collect
     # now, and not during the loop.
+    collecting = gc.isenabled()
     gc.collect()
     gc.disable()
     previous = signal.signal(signal.SIGALRM, handler)
@@ -53,5 +54,6 @@ def call_while_interrupted(call, done, interval, seconds):
         inside[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        gc.enable()
+        if collecting:
+            gc.enable()
     return results, interrupted
