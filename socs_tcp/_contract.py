@@ -22,7 +22,9 @@ Rules every transport follows:
   asks the kernel for at most ``bufsize`` bytes.
 * A frame read that fails keeps every byte it received, and its exception
   carries a copy in ``.partial`` (timeout, EOF, reset, a signal handler that
-  raises). ``recv_exactly_into`` keeps them in the caller's buffer instead.
+  raises). ``recv_exactly_into`` keeps them in the caller's buffer instead,
+  except when a signal handler raises: the exception cannot say how many
+  there were, so they stay buffered for the retry.
 * Kernel errors become ``ConnectionLost`` (with ``errno``) and mark the
   transport ``broken``; a socket closed behind the transport's back, or by
   :meth:`Transport.close` during a call, ``NotConnected``. The descriptor is
@@ -141,7 +143,9 @@ class Transport(Protocol):
         """Fill ``buffer[:nbytes]``: buffered bytes first, then the kernel's.
 
         Returns ``nbytes``. On failure the bytes received are in ``buffer``
-        (none stay in the transport) and ``.partial`` is a copy of them.
+        (none stay in the transport) and ``.partial`` is a copy of them; when
+        a signal handler raises instead, they stay buffered, returned first
+        by the retry.
         """
         ...
 

@@ -94,6 +94,27 @@ def _expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
+def _octets(data: ReadableBuffer) -> memoryview:
+    """``data``'s bytes as one flat view, as the C buffer protocol gives them.
+
+    An empty buffer of any shape (``numpy.zeros((0, 3))``) is no bytes:
+    ``memoryview.cast`` refuses zeros in a shape.
+    """
+    view = memoryview(data)
+    return view.cast("B") if view.nbytes else memoryview(b"")
+
+
+def _readv(fd: int, arg: tuple[memoryview, list[int]]) -> int:
+    """One ``os.readv`` into ``arg[0]``, its count appended to ``arg[1]``.
+
+    ``list.extend`` runs the ``map`` in C: the count is recorded before any
+    signal handler can run. Returns the count (0 at EOF).
+    """
+    view, counts = arg
+    counts.extend(map(os.readv, (fd,), ([view],)))
+    return counts[-1]
+
+
 def _find_frame_end(
     buf: bytearray, terminators: tuple[bytes, ...], scanned: int
 ) -> int:
@@ -135,6 +156,8 @@ def _claiming(settles: bool) -> Callable[[_F], _F]:
                 raise errors.second_receiver()
             try:
                 self._receiver = me
+                if self._into is not None:
+                    self._fold()
                 result = method(self, *args)
             except BaseException:
                 if settles:
@@ -173,6 +196,7 @@ class Transport:
     __slots__ = (
         "_sock",
         "_buf",
+        "_into",
         "_receiver",
         "_closed",
         "_broken",
@@ -191,6 +215,9 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = bytearray()
+        # Bytes an interrupted recv_exactly_into left in its caller's buffer,
+        # logically after _buf's: (the view, counts of its reads); see _fold.
+        self._into: tuple[memoryview, list[int]] | None = None
         self._receiver: int | None = None  # the thread receiving now
         self._closed = False
         self._broken = False
@@ -214,7 +241,8 @@ class Transport:
     @property
     def pending(self) -> int:
         """Number of received bytes buffered and not yet returned."""
-        return len(self._buf)
+        into = self._into
+        return len(self._buf) + (0 if into is None else sum(into[1]))
 
     @property
     def broken(self) -> bool:
@@ -365,7 +393,7 @@ class Transport:
         ConnectionLost
             The kernel refused (a reset, a broken pipe).
         """
-        view = memoryview(data).cast("B")
+        view = _octets(data)
         with self._send_lock:
             status = self._check(idle_check)
             if status == SENT:
@@ -452,37 +480,78 @@ class Transport:
     ) -> int:
         """Fill ``buffer[:nbytes]``, buffered bytes first; return ``nbytes``.
 
+        The kernel's bytes go straight into ``buffer``; the buffered ones
+        leave the transport only when the call ends. Each read's count is
+        recorded by the read itself (see :func:`_readv`), so a signal handler
+        that raises mid-call cannot lose a byte: what the call had received
+        goes back to the buffer (:meth:`_fold`), for the retry.
+
         Raises
         ------
         TransportTimeout, IncompleteRead, ConnectionLost
             The bytes received are in ``buffer``; ``.partial`` is a copy.
         """
         buf = self._buf
-        got = min(nbytes, len(buf))
-        if got:
-            buffer[:got] = buf[:got]
-            del buf[:got]
-        if got == nbytes:
+        head = min(nbytes, len(buf))
+        buffer[:head] = buf[:head]
+        if head == nbytes:
+            del buf[:head]
             return nbytes
+        # head < nbytes: every buffered byte is in ``buffer`` (and still in
+        # ``buf``); what the kernel gives lands in ``rest``.
+        counts: list[int] = []
+        rest = buffer[head:nbytes]
+        self._into = (rest, counts)
+        want = nbytes - head
         deadline = _deadline(timeout)
-        while True:
-            # The slice is released however the read ends, so the caller's
-            # buffer is free even while a traceback lives.
-            with buffer[got:nbytes] as rest:
-                try:
-                    count = self._read(deadline, os.readv, [rest])
-                except errors.TransportError as exc:
-                    exc.partial = bytes(buffer[:got])
-                    raise
-            if count is None:
-                raise errors.TransportTimeout.expired(timeout, buffer[:got])
-            if not count:
-                raise errors.IncompleteRead.at_eof(buffer[:got])
-            got += count
-            if got == nbytes:
-                return nbytes
-            if _expired(deadline):  # checked after every kernel read
-                raise errors.TransportTimeout.expired(timeout, buffer[:got])
+        try:
+            done = 0
+            while True:
+                count = self._read(deadline, _readv, (rest[done:], counts))
+                if count is None:
+                    raise errors.TransportTimeout.expired(
+                        timeout, buffer[: head + done]
+                    )
+                if not count:
+                    raise errors.IncompleteRead.at_eof(buffer[: head + done])
+                done += count
+                if done == want:
+                    break
+                if _expired(deadline):  # checked after every kernel read
+                    raise errors.TransportTimeout.expired(
+                        timeout, buffer[: head + done]
+                    )
+        except errors.TransportError as exc:
+            exc.partial = bytes(buffer[: head + sum(counts)])
+            # The bytes are the caller's now. No call between these two: no
+            # handler can run between them.
+            self._into = None
+            del buf[:head]
+            rest.release()
+            raise
+        except BaseException:
+            self._fold()  # a handler raised: all of it back to the buffer
+            rest.release()
+            raise
+        self._into = None
+        del buf[:head]
+        return nbytes  # ``rest`` is released as the call returns
+
+    def _fold(self) -> None:
+        """Move bytes an interrupted recv_exactly_into received back to the buffer.
+
+        If a handler interrupts this too, nothing has changed and the next
+        receive folds them instead: the append and the reset of ``_into``
+        have no call between them.
+        """
+        into = self._into
+        if into is None:
+            return
+        view, counts = into
+        data = bytes(view[: sum(counts)])
+        buf = self._buf
+        buf += data
+        self._into = None
 
     def _terminators(self, terminator: Terminator) -> tuple[bytes, ...]:
         """``terminator`` checked; the last immutable one is remembered."""
@@ -568,6 +637,17 @@ class Transport:
         TransportTimeout, IncompleteRead
             As for :meth:`recv_until`; the bytes stay buffered.
         """
+        self._gather(n, timeout)
+        buf = self._buf
+        frame = bytes(buf[:n])
+        del buf[:n]
+        return frame
+
+    def _gather(self, n: int, timeout: float | None) -> None:
+        """Read until at least ``n`` bytes are buffered (recv_exactly, fill).
+
+        Raises TransportTimeout or IncompleteRead (the bytes stay buffered).
+        """
         buf = self._buf
         deadline = None
         reading = False
@@ -580,9 +660,6 @@ class Transport:
             size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
             if not self._fill(deadline, size):
                 raise errors.TransportTimeout.expired(timeout, buf)
-        frame = bytes(buf[:n])
-        del buf[:n]
-        return frame
 
     @_receiver
     def clear(
@@ -640,7 +717,7 @@ class Transport:
     ) -> bytes | int:
         """Drop stale input, send ``data``, return the reply (see the contract)."""
         terms = self._terminators(terminator)
-        view = memoryview(data).cast("B")
+        view = _octets(data)
         with self._send_lock:
             # First: a thread the policy holds the transport for may be
             # receiving, and this call then waits for it in the front.
@@ -679,24 +756,15 @@ class Transport:
         """A copy of buffered bytes ``offset`` to ``offset + n``; no I/O."""
         if offset < 0 or n < 0:
             raise ValueError(f"offset and n must be >= 0, not {offset}, {n}")
+        if self._into is not None:
+            self._fold()
         return bytes(self._buf[offset : offset + n])
 
     @_reading
     def fill(self, n: int, timeout: float | None) -> int:
         """Read until at least ``n`` bytes are buffered; return how many are."""
-        buf = self._buf
-        deadline = None
-        reading = False
-        while len(buf) < n:
-            if not reading:
-                deadline = _deadline(timeout)
-                reading = True
-            elif _expired(deadline):
-                raise errors.TransportTimeout.expired(timeout, buf)
-            size = min(max(CHUNK_SIZE, n - len(buf)), MAX_READ)
-            if not self._fill(deadline, size):
-                raise errors.TransportTimeout.expired(timeout, buf)
-        return len(buf)
+        self._gather(n, timeout)
+        return len(self._buf)
 
     @_reading
     def recv_quiet(self, idle: float, timeout: float | None, max_size: int) -> bytes:

@@ -78,6 +78,7 @@ from socs_tcp.errors import (
     IncompleteRead,
     NotConnected,
     ProtocolError,
+    TransportError,
     TransportTimeout,
     no_pause,
     not_quiet,
@@ -280,6 +281,20 @@ cdef class Transport:
                 memmove(self._buf, self._buf + self._start, used)
         self._start = 0
         self._end = used
+        return 0
+
+    cdef int _unread(self, const char *data, Py_ssize_t n) except -1:
+        """Put ``n`` bytes back in front of the buffered ones."""
+        cdef Py_ssize_t used = self._end - self._start
+        if n <= 0:
+            return 0
+        if self._start >= n:
+            self._start -= n
+        else:
+            self._reserve(n)
+            memmove(self._buf + self._start + n, self._buf + self._start, used)
+            self._end += n
+        memcpy(self._buf + self._start, data, n)
         return 0
 
     # -- the kernel ------------------------------------------------------
@@ -687,23 +702,30 @@ cdef class Transport:
                 got = min(nbytes, self._end - self._start)
                 memcpy(dest, self._buf + self._start, got)
                 self._consume(got)
-            if got < nbytes:
-                deadline = _deadline(timeout)
-                block = self._arm(timeout)
-            while got < nbytes:
-                try:
+            try:
+                if got < nbytes:
+                    deadline = _deadline(timeout)
+                    block = self._arm(timeout)
+                while got < nbytes:
                     count = self._read(dest + got, min(nbytes - got, _MAX_READ), deadline, block)
-                except ConnectionLost as exc:
-                    exc.partial = PyBytes_FromStringAndSize(dest, got)
-                    raise
-                if count == EXPIRED:
-                    raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
-                if count == 0:
-                    raise IncompleteRead.at_eof(PyBytes_FromStringAndSize(dest, got))
-                got += count
-                block = False
-                if got < nbytes and _now() >= deadline:
-                    raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
+                    if count == EXPIRED:
+                        raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
+                    if count == 0:
+                        raise IncompleteRead.at_eof(PyBytes_FromStringAndSize(dest, got))
+                    got += count
+                    block = False
+                    if got < nbytes and _now() >= deadline:
+                        raise TransportTimeout.expired(timeout, PyBytes_FromStringAndSize(dest, got))
+            except ConnectionLost as exc:
+                exc.partial = PyBytes_FromStringAndSize(dest, got)
+                raise
+            except BaseException as exc:
+                # A signal handler raised (in a wait, or while a timeout was
+                # built): the caller cannot tell how much of ``buffer`` was
+                # written, so those bytes go back in front for the retry.
+                if not isinstance(exc, TransportError):
+                    self._unread(dest, got)
+                raise
             return nbytes
         finally:
             PyBuffer_Release(&view)

@@ -7,7 +7,6 @@ the same kernel contents and the same calls, and compares everything.
 
 import contextlib
 import fcntl
-import signal
 import struct
 import sys
 import termios
@@ -28,6 +27,7 @@ from socs_tcp.errors import (
     TransportTimeout,
 )
 from tests.conftest import BACKENDS, BOUND, abort, read_exactly
+from tests.transport.interrupting import call_while_interrupted
 
 
 def kernel_holds(sock, n):
@@ -368,10 +368,6 @@ def test_front_recv_into_releases_the_buffer_when_it_fails(device):
     assert info.value.partial == b""
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.mark.parametrize("read", ["recv_exactly", "recv_until"])
 def test_a_signal_handler_that_raises_never_corrupts_the_stream(
     Interface, make_peer, read
@@ -391,13 +387,6 @@ def test_a_signal_handler_that_raises_never_corrupts_the_stream(
             if start % 40 == 0:
                 time.sleep(0.0002)
 
-    inside = [False]
-
-    def handler(signum, frame):
-        if inside[0]:  # only inside the try below
-            inside[0] = False
-            raise Interrupted
-
     peer = make_peer(send)
     iface = Interface("127.0.0.1", peer.port, BOUND)
     call = (
@@ -405,26 +394,11 @@ def test_a_signal_handler_that_raises_never_corrupts_the_stream(
         if read == "recv_exactly"
         else (lambda: iface.recv_until(b"\n"))
     )
-    previous = signal.signal(signal.SIGALRM, handler)
-    got, interrupted = [], 0
-    give_up = time.monotonic() + 20
-    signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
     try:
-        while (not got or got[-1] != frames[-1]) and time.monotonic() < give_up:
-            try:
-                inside[0] = True
-                # list.extend appends in C: nothing is lost in the test itself.
-                got.extend(map(lambda _: call(), (0,)))
-                inside[0] = False
-            except TransportTimeout:
-                inside[0] = False
-                break  # the stream went astray: the checks below say how
-            except Interrupted:
-                interrupted += 1
+        got, interrupted = call_while_interrupted(
+            call, lambda got: got and got[-1] == frames[-1], 0.0003, 20
+        )
     finally:
-        inside[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
         iface.close()
     assert interrupted > 10, "the handler hardly ever ran"
     numbers = []
