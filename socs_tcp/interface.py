@@ -841,6 +841,11 @@ class TCPInterface:
         fails.
         """
         io = self._io
+        sock = self._comm
+        gone = closed_by_peer(sock) if sock is not None else None
+        if gone is not None:  # the real reason: a new connection is needed anyway
+            self._replace(gone)
+            return
         why = "an earlier reply may still be on its way"
         if self.resync == "clear":
             try:

@@ -525,3 +525,46 @@ def test_a_device_that_resets_every_connection_is_one_line_not_one_per_poll(
     assert dev.connections >= 10
     assert len(lines) <= 2, [r.getMessage() for r in lines]
     assert all(f"127.0.0.1:{dev.port}" in r.getMessage() for r in lines)
+
+
+def test_resync_after_the_device_closed_says_so(Interface, fake_device, caplog):
+    caplog.set_level(logging.INFO, logger="socs_tcp")
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, SHORT) as iface:
+        with pytest.raises(TransportTimeout):
+            iface.query(b"ONE")
+        dev.down()  # closes the connection; the reason is the device's
+        dev.up()
+        iface.timeout = TIMEOUT
+        dev.inject(latency=0.0)
+        assert iface.query(b"TWO") == b"re:TWO"
+    lines = [r.getMessage() for r in caplog.records if "reconnected" in r.getMessage()]
+    assert len(lines) == 1 and "closed" in lines[0], lines
+
+
+def test_a_query_against_a_chatty_device_is_bounded_by_its_timeout(
+    Interface, fake_device
+):
+    # The device never stops talking: resynchronising by clearing can never
+    # see it quiet, and gives up within the timeout (then reconnects).
+    dev = fake_device(ECHO, latency=0.3)
+    with Interface(*dev.address, 0.5, resync="clear") as iface:
+        with pytest.raises(TransportTimeout):
+            iface.query(b"ONE", timeout=SHORT)
+        stop = threading.Event()
+
+        def chatter():
+            while not stop.is_set():
+                dev.send(b"EVENT\n")
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=chatter)
+        thread.start()
+        try:
+            start = time.monotonic()
+            with pytest.raises(ConnectionError):  # an EVENT comes first
+                iface.query(b"TWO", expect=b"re:")
+            assert time.monotonic() - start < 0.5 * 3 + 0.5
+        finally:
+            stop.set()
+            thread.join(BOUND)
