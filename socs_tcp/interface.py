@@ -521,9 +521,12 @@ class TCPInterface:
     def _replace(self, reason: str) -> None:
         """Reset the connection because of ``reason``; NotConnected if no new one."""
         self._health.replacing(reason)
+        before = self._health.consecutive
         self._reset()
         if self._comm is None:
-            raise self._failure(self._refusal(), "connect", False)
+            # An attempt that failed counted itself: the call is the same failure.
+            attempted = self._health.consecutive != before
+            raise self._failure(self._refusal(), "connect", False, not attempted)
 
     def _refusal(self) -> NotConnected:
         """Why there is no connection now, as the error to raise.
@@ -661,7 +664,9 @@ class TCPInterface:
 
     # -- errors ----------------------------------------------------------
 
-    def _failure(self, exc: OSError, what: str, reset: bool) -> TransportError:
+    def _failure(
+        self, exc: OSError, what: str, reset: bool, count: bool = True
+    ) -> TransportError:
         """The error to raise for ``exc``, naming the device; logged at DEBUG.
 
         Errors raised to the caller are the caller's to log: the library's
@@ -678,7 +683,8 @@ class TCPInterface:
             error = TransportError(f"{label}: {what} failed: {exc}", errno=exc.errno)
             error.__cause__ = exc
         logger.debug("%s", error)
-        self._health.failed(str(error), isinstance(error, TransportTimeout))
+        if count:
+            self._health.failed(str(error), isinstance(error, TransportTimeout))
         closed = self._closed_io is not None and self._io is DISCONNECTED
         if reset and not (closed and isinstance(exc, NotConnected)):
             # (A receive that close() ended reopens nothing.)

@@ -250,3 +250,18 @@ def test_health_states_never_connected_down_and_back(Interface, dormant, fake_de
         back = iface.health
         assert back.state == "connected" and back.since >= down.since
         assert back.reconnects == 1
+
+
+def test_health_counts_each_failed_call_once_while_the_device_is_down(
+    Interface, fake_device
+):
+    dev = fake_device(lambda command: b"re:" + command)
+    dev.down()
+    iface = Interface(*dev.address, TIMEOUT)  # one failed attempt
+    try:
+        for _ in range(3):  # each call: one attempt, one failure
+            with pytest.raises(NotConnected):
+                iface.send(b"X\n")
+        assert iface.health.failures == 4
+    finally:
+        iface.close()
