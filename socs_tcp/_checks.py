@@ -38,28 +38,37 @@ def check_port(port: Any) -> int:
     return int(value)
 
 
-def check_timeout(timeout: Any, name: str = "timeout") -> float | None:
-    """Seconds >= 0, or None (wait forever); ``inf`` and over MAX_TIMEOUT are None."""
+def check_timeout(
+    timeout: Any, name: str = "timeout", forever: bool = True
+) -> float | None:
+    """Seconds >= 0, or None (wait forever); ``inf`` and over MAX_TIMEOUT are None.
+
+    ``forever``: whether the messages offer None (False for durations that
+    must be finite, see :func:`check_seconds`).
+    """
     if timeout is None:
         return None
+    none = " or None" if forever else ""
     if type(timeout) is not float and type(timeout) is not int:
         # Any real number (numpy.float32, Fraction, ...), as socket.settimeout
         # takes; bool is refused, as a likely mistake.
         if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
             raise TypeError(
-                f"{name} must be a number of seconds or None, not {timeout!r}"
+                f"{name} must be a number of seconds{none}, not {timeout!r}"
             )
         timeout = float(timeout)
     if not timeout >= 0:  # also catches NaN
         raise ValueError(
-            f"{name} must be >= 0 seconds (or None to wait forever), not {timeout!r}"
+            f"{name} must be >= 0 seconds"
+            + (" (or None to wait forever)" if forever else "")
+            + f", not {timeout!r}"
         )
     return None if timeout > MAX_TIMEOUT or math.isinf(timeout) else float(timeout)
 
 
 def check_seconds(seconds: Any, name: str) -> float:
     """A finite number of seconds >= 0 (``clear``'s quiet, the pacing options)."""
-    value = check_timeout(seconds, name)
+    value = check_timeout(seconds, name, forever=False)
     if value is None:
         raise ValueError(f"{name} must be a finite number of seconds, not {seconds!r}")
     return value

@@ -57,8 +57,11 @@ __all__ = ["CHUNK_SIZE", "Transport"]
 
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_DONTWAIT", 0)
 
-# poll() takes a C int of milliseconds; longer waits are made of several.
-_MAX_POLL_MS = 2**31 - 1
+# The longest single poll(): a longer wait is made of several, and between
+# them the socket is looked up again, so a wait whose descriptor number was
+# closed and reused by another connection (a race no lookup can close)
+# ends within a second instead of never.
+_MAX_POLL_MS = 1000
 
 # socket.send on a socket in timeout mode first waits by the socket's own
 # timeout; when that is longer than what is left of ours (by more than this),
@@ -81,12 +84,13 @@ def _deadline(timeout: float | None) -> float | None:
 
 
 def _remaining_ms(deadline: float | None) -> int:
-    """Milliseconds left until ``deadline`` for poll(): -1 waits forever.
+    """Milliseconds left until ``deadline`` for one poll(), at most
+    ``_MAX_POLL_MS`` (also for no deadline).
 
     Rounded up, so a wait never ends just before the deadline and spins.
     """
     if deadline is None:
-        return -1
+        return _MAX_POLL_MS
     return min(_MAX_POLL_MS, max(0, math.ceil((deadline - time.monotonic()) * 1000)))
 
 

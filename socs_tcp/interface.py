@@ -574,6 +574,8 @@ class TCPInterface:
         dialing = self._dialing
         if dialing is not None:
             _abort(dialing)
+        if self._io is not DISCONNECTED:
+            self._closed_io = self._io  # the call in flight fails, resends nothing
         self._health.replacing("reconnect() was called")
         self._close_connection()
         self._wake_sleepers()
@@ -685,9 +687,9 @@ class TCPInterface:
         logger.debug("%s", error)
         if count:
             self._health.failed(str(error), isinstance(error, TransportTimeout))
-        closed = self._closed_io is not None and self._io is DISCONNECTED
-        if reset and not (closed and isinstance(exc, NotConnected)):
-            # (A receive that close() ended reopens nothing.)
+        closed = self._closed_io is not None and isinstance(exc, NotConnected)
+        if reset and not closed:
+            # (A receive that close() or reconnect() ended reopens nothing.)
             self._health.replacing(str(error))
             self._reset()
         return error

@@ -134,19 +134,26 @@ cdef inline double _deadline(object timeout) except? -1.0:
     return _now() + <double>timeout
 
 
-cdef inline int _remaining_ms(double deadline) noexcept nogil:
-    """Milliseconds left for poll(), rounded up; -1 waits forever.
+# The longest single wait of a poll() or a blocking recv (see _remaining_ms).
+cdef enum:
+    _MAX_WAIT_MS = 1000
 
-    A wait longer than poll() can express is cut short; the caller polls again.
+
+cdef inline int _remaining_ms(double deadline) noexcept nogil:
+    """Milliseconds left for one poll(), rounded up, at most _MAX_WAIT_MS.
+
+    A longer wait (or none) is made of several; between them the caller
+    looks the descriptor up again, so a wait on a number that was closed
+    and reused by another connection ends within a second, never hangs.
     """
     cdef double left
     if deadline == INFINITY:
-        return -1
+        return _MAX_WAIT_MS
     left = ceil((deadline - _now()) * 1000.0)
     if left <= 0:
         return 0
-    if left > 2147483647.0:
-        return 2147483647
+    if left > _MAX_WAIT_MS:
+        return _MAX_WAIT_MS
     return <int>left
 
 

@@ -221,9 +221,12 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 def _host_port(text: str, free: bool) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    if not sep or not host or not port.isdigit():
+    # An IPv6 host only in brackets; nothing else may hold ":", "[" or "]".
+    stray = any(c in host for c in "[]") or (":" in host and not bracketed)
+    if not sep or not host or not port.isdigit() or stray:
         if free:
             shape, example = "[HOST:]PORT", "127.0.0.1:5025, [::1]:0 or 5025"
         else:

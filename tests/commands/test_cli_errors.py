@@ -142,3 +142,12 @@ def test_a_timeout_on_a_wrong_terminator_shows_what_arrived_and_a_hint(backend):
             backend=backend,
         )  # fmt: skip
         assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "address", ["[::1", "127.0.0.1:5025:1", "[::1]x:5025", "::1:5025"]
+)
+def test_a_malformed_address_is_refused_before_connecting(address):
+    code, out, err = run("query", address, "PR1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{address!r} is not HOST:PORT; write e.g. 192.168.1.20:5025" in err

@@ -171,3 +171,81 @@ def test_close_racing_with_sends_raises_only_connection_errors(Interface):
         iface.close()
         assert not thread.is_alive()
         assert others == []
+
+
+def test_reconnect_during_a_blocked_send_resends_nothing(Interface, make_peer):
+    done = threading.Event()
+    peer = make_peer(lambda conn: done.wait(BOUND))  # never reads
+    iface = Interface(peer.host, peer.port, None)
+    failed = []
+
+    def send():
+        try:
+            iface.send(b"x" * (64 << 20))
+        except NotConnected as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    try:
+        time.sleep(0.3)
+        start = time.monotonic()
+        iface.reconnect()
+        assert time.monotonic() - start < PROMPT
+        worker.join(PROMPT)
+        assert not worker.is_alive() and len(failed) == 1
+        time.sleep(0.1)
+        assert len(peer.connections) == 2  # the watchdog's, and no third
+    finally:
+        done.set()
+        iface.close()
+        worker.join(BOUND)
+
+
+def test_reconnect_ends_a_pacing_sleep_and_sends_nothing(Interface):
+    with FakeDevice({b"Q1": b"R1", b"Q2": b"R2"}) as dev:
+        iface = Interface(*dev.address, 2.0, send_interval=30.0)
+        iface.send(b"Q1\n")
+        failed = []
+
+        def query():
+            try:
+                iface.query(b"Q2")
+            except NotConnected as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=query)
+        worker.start()
+        time.sleep(0.3)
+        start = time.monotonic()
+        iface.reconnect()
+        assert time.monotonic() - start < PROMPT
+        worker.join(PROMPT)
+        assert not worker.is_alive() and len(failed) == 1
+        assert dev.received == [b"Q1"]
+        iface.close()
+
+
+def test_reconnect_ends_a_receive_that_would_reset_without_another_connection(
+    Interface,
+):
+    with FakeDevice({b"Q": None}) as dev:
+        iface = Interface(*dev.address, None)
+        failed = []
+
+        def receive():
+            try:
+                iface.recv(reset_on_error=True)
+            except NotConnected as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=receive)
+        worker.start()
+        time.sleep(0.3)
+        iface.reconnect()
+        worker.join(PROMPT)
+        assert not worker.is_alive() and len(failed) == 1
+        iface.send(b"Q\n")
+        dev.wait_received(1)
+        assert dev.connections == 2
+        iface.close()
