@@ -280,13 +280,15 @@ def parse_seconds(text: str) -> float:
     return value
 
 
-def parse_count(text: str) -> int:
-    """A whole number of bytes, 1 or more.
+def parse_count(text: str, what: str = "bytes") -> int:
+    """A whole number of ``what`` (bytes, replies), 1 or more.
 
     Parameters
     ----------
     text : str
         What was typed.
+    what : str
+        What is counted, for the message.
 
     Returns
     -------
@@ -294,8 +296,13 @@ def parse_count(text: str) -> int:
         The count.
     """
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{text!r} is not a number of bytes; write e.g. 4 or 1024")
+        raise ValueError(f"{text!r} is not a number of {what}; write e.g. 4 or 1024")
     return int(text)
+
+
+def parse_replies(text: str) -> int:
+    """A whole number of replies, 1 or more (see :func:`parse_count`)."""
+    return parse_count(text, "replies")
 
 
 def unescape(text: str) -> bytes:
@@ -345,5 +352,7 @@ listen_address = _typed(parse_listen_address)
 seconds = _typed(parse_seconds)
 #: ``--size`` and other byte counts, for argparse.
 count = _typed(parse_count)
+#: ``--drop-after``: a number of replies, for argparse.
+replies = _typed(parse_replies)
 #: A command or terminator with escapes, for argparse.
 escapes = _typed(unescape)

@@ -26,7 +26,7 @@ _FAULTS = (
     (
         "--drop-after",
         "drop_after",
-        _args.count,
+        _args.replies,
         "N",
         "close each connection after N replies",
     ),

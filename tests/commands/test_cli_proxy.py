@@ -118,6 +118,7 @@ def test_a_device_it_cannot_reach_is_reported_on_stderr(start):
     [
         (["localhost"], "'localhost' is not HOST:PORT"),
         (["127.0.0.1:5025", "--listen", "70000"], "port 70000 is out of range"),
+        (["127.0.0.1:5025", "--drop-after", "x"], "'x' is not a number of replies"),
         (["127.0.0.1:5025", "--listen", "x:y"], "'x:y' is not [HOST:]PORT"),
         (["127.0.0.1:5025", "--terminator", ""], "give one, e.g. --terminator"),
         (["127.0.0.1:5025", "--latency", "-1"], "not a number of seconds above 0"),
