@@ -254,6 +254,7 @@ class TCPInterface:
     _closed_io: object = None  # the transport close() closed last
     _closes = 0  # close() and reconnect() calls: they end every sleep
     _dialing: socket.socket | None = None  # a connection being made
+    _old: socket.socket | None = None  # shut down, closed after a reconnection
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -515,8 +516,11 @@ class TCPInterface:
 
     def _reset(self) -> None:
         """Close the connection, dropping buffered input, and reconnect."""
-        self._close_connection()
-        self._dial()
+        self._close_connection(reopening=True)
+        try:
+            self._dial()
+        finally:
+            self._drop_old()
 
     def _replace(self, reason: str) -> None:
         """Reset the connection because of ``reason``; NotConnected if no new one."""
@@ -577,11 +581,14 @@ class TCPInterface:
         if self._io is not DISCONNECTED:
             self._closed_io = self._io  # the call in flight fails, resends nothing
         self._health.replacing("reconnect() was called")
-        self._close_connection()
+        self._close_connection(reopening=True)
         self._wake_sleepers()
         with self._held():
-            if self._comm is None:
-                self._dial()
+            try:
+                if self._comm is None:
+                    self._dial()
+            finally:
+                self._drop_old()
             if self._comm is None:
                 raise self._failure(self._refusal(), "connect", False)
 
@@ -604,8 +611,16 @@ class TCPInterface:
         self._close_connection()
         self._wake_sleepers()
 
-    def _close_connection(self) -> None:
-        """:meth:`close`'s work; what the interface's own machinery calls."""
+    def _close_connection(self, reopening: bool = False) -> None:
+        """:meth:`close`'s work; what the interface's own machinery calls.
+
+        ``reopening``: a new connection follows at once. The old descriptor
+        is then shut down now (every waiter on it wakes) but closed only
+        after the new one is made (:meth:`_drop_old`), so the new connection
+        never takes its number from under a call that has still to enter
+        its system call on it.
+        """
+        self._drop_old()
         sock, io = self._comm, self._io
         self._health.closing(sock)
         self.comm = None
@@ -620,7 +635,16 @@ class TCPInterface:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # not connected any more
-            sock.close()
+            if reopening:
+                self._old = sock
+            else:
+                sock.close()
+
+    def _drop_old(self) -> None:
+        """Close the descriptor a reconnection kept open (see above)."""
+        old, self._old = self._old, None
+        if old is not None:
+            old.close()
 
     def _forked(self) -> None:
         """In a forked child: a new lock, and no connection.

@@ -8,6 +8,7 @@ comes, a pacing or ``query_delay`` sleep, a connect the listener never
 answers.
 """
 
+import os
 import socket
 import threading
 import time
@@ -249,3 +250,21 @@ def test_reconnect_ends_a_receive_that_would_reset_without_another_connection(
         dev.wait_received(1)
         assert dev.connections == 2
         iface.close()
+
+
+def test_a_reconnection_never_reuses_the_number_a_waiter_may_still_use(Interface):
+    # A call about to enter recv() on the old descriptor must never land on
+    # the new connection: the old number stays taken until the new one is made.
+    with FakeDevice({b"Q": b"R"}) as dev:
+        iface = Interface(*dev.address, 2.0)
+        try:
+            for _ in range(3):
+                old = iface.comm.fileno()
+                iface.reconnect()
+                assert iface.comm.fileno() != old
+                assert iface.query(b"Q") == b"R"
+            fds = len(os.listdir("/proc/self/fd"))
+            iface.reconnect()
+            assert len(os.listdir("/proc/self/fd")) == fds  # the old one closed
+        finally:
+            iface.close()
