@@ -251,8 +251,7 @@ class TCPInterface:
     _io: Transport = DISCONNECTED
     _tracing = False
     _holder = 0  # the thread in a policy section (see _held), or 0
-    _closed_io: object = None  # the transport close() closed last
-    _closes = 0  # close() and reconnect() calls: they end every sleep
+    _closes = 0  # close() and reconnect() calls: each ends the calls in flight
     _dialing: socket.socket | None = None  # a connection being made
     _old: socket.socket | None = None  # shut down, closed after a reconnection
 
@@ -575,14 +574,8 @@ class TCPInterface:
         # call in flight fails at once; the new connection is made held.
         if time.monotonic() < self._next_dial:
             raise self._failure(self._refusal(), "reconnect", False)
-        dialing = self._dialing
-        if dialing is not None:
-            _abort(dialing)
-        if self._io is not DISCONNECTED:
-            self._closed_io = self._io  # the call in flight fails, resends nothing
         self._health.replacing("reconnect() was called")
-        self._close_connection(reopening=True)
-        self._wake_sleepers()
+        self._end_calls(reopening=True)
         with self._held():
             try:
                 if self._comm is None:
@@ -602,14 +595,24 @@ class TCPInterface:
         in another thread ends at once with NotConnected too, and reconnects
         nothing.
         """
-        io = self._io
-        if io is not DISCONNECTED:
-            self._closed_io = io
+        self._end_calls(reopening=False)
+
+    def _end_calls(self, reopening: bool) -> None:
+        """close() and reconnect(): end every call in flight, without the lock.
+
+        A call reads ``_closes`` when it starts (its ticket); one that sees
+        it changed raises NotConnected and resends or reopens nothing
+        (:meth:`_refuse_if_closed`). Counted before the connection is
+        closed, so a call woken by the close always sees it.
+        """
+        with self._wake:
+            self._closes += 1
         dialing = self._dialing
         if dialing is not None:
             _abort(dialing)  # ends a connect() in progress: its call raises
-        self._close_connection()
-        self._wake_sleepers()
+        self._close_connection(reopening)
+        with self._wake:
+            self._wake.notify_all()  # ends pacing and query_delay sleeps
 
     def _close_connection(self, reopening: bool = False) -> None:
         """:meth:`close`'s work; what the interface's own machinery calls.
@@ -711,7 +714,7 @@ class TCPInterface:
         logger.debug("%s", error)
         if count:
             self._health.failed(str(error), isinstance(error, TransportTimeout))
-        closed = self._closed_io is not None and isinstance(exc, NotConnected)
+        closed = self._closes != 0 and isinstance(exc, NotConnected)
         if reset and not closed:
             # (A receive that close() or reconnect() ended reopens nothing.)
             self._health.replacing(str(error))
@@ -775,21 +778,21 @@ class TCPInterface:
             # policy below (a connection known over, an idle one found
             # closed, the trace on, a query or transaction of another thread
             # in progress); then it sends nothing and says so.
-            io = self._io
+            ticket = self._closes
             try:
-                if not io.sendall(msg, self._timeout, self.idle_check):
+                if not self._io.sendall(msg, self._timeout, self.idle_check):
                     return
             except OSError as exc:
-                self._send_failed(msg, exc, io)
+                self._send_failed(msg, exc, ticket)
                 return
         self._send_checked(msg)
 
     def _send_checked(self, msg: ReadableBuffer) -> None:
         """send(), paced, after the checks: replace a connection known over."""
         with self._held():
-            io, ticket = self._io, self._closes
+            ticket = self._closes
             now = self._pace(ticket)
-            self._refuse_if_closed(io)
+            self._refuse_if_closed(ticket)
             last = max(self._last_send, self._io.last_send)
             if self._io.owed and self._ended() is None:
                 self._resync()
@@ -814,7 +817,7 @@ class TCPInterface:
                 if reason is not None:  # the connection is new already
                     raise self._failure(exc, "send", False) from None
                 first = exc
-        self._send_failed(msg, first, io)
+        self._send_failed(msg, first, ticket)
 
     def _pace(self, ticket: int) -> float:
         """Sleep what is left of ``send_interval``; the monotonic time after.
@@ -830,39 +833,21 @@ class TCPInterface:
                 now = time.monotonic()
         return now
 
-    def _sleep(self, seconds: float, ticket: int) -> bool:
+    def _sleep(self, seconds: float, ticket: int) -> None:
         """Sleep, unless :meth:`close` or :meth:`reconnect` (from another
-        thread) comes first, or came since the call began: ``ticket`` is
-        ``_closes`` as the call read it then. True if it was cut short."""
+        thread) comes first, or came since the call read ``ticket``."""
         with self._wake:
-            return self._wake.wait_for(lambda: self._closes != ticket, seconds)
+            self._wake.wait_for(lambda: self._closes != ticket, seconds)
 
-    def _delay(self, seconds: float) -> None:
-        """``query_delay``, after the command went out: NotConnected if the
-        connection it went out on is closed or replaced before the end."""
-        sent_on = self._io
-        with self._wake:
-            if sent_on is DISCONNECTED or self._wake.wait_for(
-                lambda: self._io is not sent_on, seconds
-            ):
-                raise self._failure(
-                    NotConnected("the connection was closed during query_delay"),
-                    "query",
-                    False,
-                )
-
-    def _wake_sleepers(self) -> None:
-        with self._wake:
-            self._closes += 1
-            self._wake.notify_all()
-
-    def _refuse_if_closed(self, io: object) -> None:
-        """NotConnected if :meth:`close` closed ``io``, the transport a call
-        in flight was using: a close() wins over the calls it interrupts,
-        and nothing reconnects until a later call starts."""
-        if io is self._closed_io and io is not DISCONNECTED:
+    def _refuse_if_closed(self, ticket: int) -> None:
+        """NotConnected if :meth:`close` or :meth:`reconnect` came since the
+        call read ``ticket``: they win over the calls they interrupt, and
+        nothing reconnects or resends until a later call starts."""
+        if self._closes != ticket:
             raise self._failure(
-                NotConnected("close() was called during the call"), "send", False
+                NotConnected("close() or reconnect() was called during the call"),
+                "send",
+                False,
             )
 
     def _resync(self) -> None:
@@ -902,10 +887,11 @@ class TCPInterface:
         # Logged once, at INFO, as the reconnection's reason.
         self._replace(f"resynchronising: {why}")
 
-    def _send_failed(self, msg: ReadableBuffer, exc: OSError, io: object) -> None:
-        """A send on ``io`` failed: reset, and send once more; not after close()."""
+    def _send_failed(self, msg: ReadableBuffer, exc: OSError, ticket: int) -> None:
+        """A send failed: reset, and send once more; not after close() (see
+        _refuse_if_closed)."""
         with self._held():
-            self._refuse_if_closed(io)
+            self._refuse_if_closed(ticket)
             first = self._failure(exc, "send", False)
             self._replace(str(first))
             try:
@@ -1373,7 +1359,7 @@ class TCPInterface:
             # The fast path: one exchange in the transport (drop stale input,
             # send, frame the reply). It sends nothing, and says why, when
             # the policy below is needed first.
-            io = self._io
+            io, ticket = self._io, self._closes
             try:
                 reply = io.exchange(
                     command,
@@ -1387,7 +1373,7 @@ class TCPInterface:
                 if io.owed:  # it was sent: the reply is the one that failed
                     raise self._failure(exc, "query", False) from None
                 reply = self._query_checked(
-                    command, terminator, timeout, clear, (exc, io)
+                    command, terminator, timeout, clear, (exc, ticket)
                 )
             else:
                 if type(reply) is not bytes:
@@ -1406,7 +1392,7 @@ class TCPInterface:
         terminator: Terminator,
         timeout: float | None,
         clear: bool,
-        failed: tuple[OSError, Transport] | None,
+        failed: tuple[OSError, int] | None,
     ) -> bytes:
         """query() with the policy: pace, resynchronise, reconnect.
 
@@ -1465,7 +1451,7 @@ class TCPInterface:
         command: bytes,
         terminator: Terminator,
         clear: bool,
-        failed: tuple[OSError, Transport] | None = None,
+        failed: tuple[OSError, int] | None = None,
     ) -> Iterator[None]:
         """Send ``command`` as :meth:`query` does; the block reads the reply.
 
@@ -1477,13 +1463,14 @@ class TCPInterface:
         send() does.
         """
         with self._held():
-            io, ticket = self._io, self._closes
             if failed is not None:
-                self._send_failed(command, *failed)
+                exc, ticket = failed
+                self._send_failed(command, exc, ticket)
             else:
                 # Pace first: what arrives during the wait is stale too.
+                ticket = self._closes
                 self._pace(ticket)
-                self._refuse_if_closed(io)
+                self._refuse_if_closed(ticket)
                 if self._ended() is None:  # else send() reconnects
                     if self._io.owed:
                         self._resync()
@@ -1492,7 +1479,8 @@ class TCPInterface:
                 self.send(command)
             try:
                 if self.query_delay:
-                    self._delay(self.query_delay)
+                    self._sleep(self.query_delay, ticket)
+                self._refuse_if_closed(ticket)  # the command went out in vain
                 yield
             except BaseException:
                 self._lost_sync("a query failed after sending")
