@@ -30,6 +30,21 @@ def later(action, delay=0.2):
     return thread
 
 
+def in_thread(call, *args, **kwargs):
+    """Start ``call`` in a thread; the thread, and the NotConnected it raised."""
+    failed = []
+
+    def run():
+        try:
+            call(*args, **kwargs)
+        except NotConnected as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    return worker, failed
+
+
 def ends_with_not_connected(call):
     """Run ``call``; assert it raises NotConnected; the seconds it took."""
     start = time.monotonic()
@@ -95,16 +110,7 @@ def test_close_ends_a_pacing_sleep_at_once(Interface, pacing):
 def test_reconnect_from_a_watchdog_does_not_wait_behind_a_sleep(Interface):
     with FakeDevice({b"Q": b"R"}) as dev:
         iface = Interface(*dev.address, 2.0, query_delay=30.0)
-        failed = []
-
-        def query():
-            try:
-                iface.query(b"Q")
-            except NotConnected as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=query)
-        worker.start()
+        worker, failed = in_thread(iface.query, b"Q")
         dev.wait_received(1)
         time.sleep(0.2)  # the worker is in its query_delay sleep
         start = time.monotonic()
@@ -178,16 +184,7 @@ def test_reconnect_during_a_blocked_send_resends_nothing(Interface, make_peer):
     done = threading.Event()
     peer = make_peer(lambda conn: done.wait(BOUND))  # never reads
     iface = Interface(peer.host, peer.port, None)
-    failed = []
-
-    def send():
-        try:
-            iface.send(b"x" * (64 << 20))
-        except NotConnected as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
+    worker, failed = in_thread(iface.send, b"x" * (64 << 20))
     try:
         time.sleep(0.3)
         start = time.monotonic()
@@ -207,16 +204,7 @@ def test_reconnect_ends_a_pacing_sleep_and_sends_nothing(Interface):
     with FakeDevice({b"Q1": b"R1", b"Q2": b"R2"}) as dev:
         iface = Interface(*dev.address, 2.0, send_interval=30.0)
         iface.send(b"Q1\n")
-        failed = []
-
-        def query():
-            try:
-                iface.query(b"Q2")
-            except NotConnected as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=query)
-        worker.start()
+        worker, failed = in_thread(iface.query, b"Q2")
         time.sleep(0.3)
         start = time.monotonic()
         iface.reconnect()
@@ -232,16 +220,7 @@ def test_reconnect_ends_a_receive_that_would_reset_without_another_connection(
 ):
     with FakeDevice({b"Q": None}) as dev:
         iface = Interface(*dev.address, None)
-        failed = []
-
-        def receive():
-            try:
-                iface.recv(reset_on_error=True)
-            except NotConnected as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=receive)
-        worker.start()
+        worker, failed = in_thread(iface.recv, reset_on_error=True)
         time.sleep(0.3)
         iface.reconnect()
         worker.join(PROMPT)
