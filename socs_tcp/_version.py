@@ -3,4 +3,4 @@
 pyproject.toml reads it from here (without importing the package).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"

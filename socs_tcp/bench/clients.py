@@ -65,11 +65,12 @@ class Client:
         The CPU seconds the client has used (a client in a process of its
         own reports its own).
     loops : dict
-        A library with an event loop, or a client in another process, brings
-        its own loops, by name: ``"ask"``, ``"safe_ask"``, ``"readline"``,
-        ``"lines"`` and ``"ask_block"`` take a count (``"lines"`` returns
-        the records received before EOF), ``"stream"`` a receive size (it
-        returns the bytes received before EOF).
+        A library with an event loop, a client in another process, or a
+        call that takes an argument (made from Python code, as a user's loop
+        makes it) brings its own loops, by name: ``"ask"``, ``"safe_ask"``,
+        ``"readline"``, ``"lines"`` and ``"ask_block"`` take a count
+        (``"lines"`` returns the records received before EOF), ``"stream"``
+        a receive size (it returns the bytes received before EOF).
     """
 
     send: Callable[[bytes], object]
@@ -209,6 +210,22 @@ def _block_reader(
     return ask_block
 
 
+def _each(call: Callable[[bytes], object], arg: bytes) -> Callable[[int], int]:
+    """A loop of ``call(arg)``, as a user's code writes it.
+
+    The call is made from Python code, so CPython makes it as it makes a
+    user's; a ``functools.partial`` per call would add a C-level call that
+    no user's loop has.
+    """
+
+    def loop(n: int) -> int:
+        for _ in range(n):
+            call(arg)
+        return n
+
+    return loop
+
+
 def _device(device: Any) -> Client:
     """A socs-style ``TCPInterface``: ``send`` and ``recv``."""
     if device.comm is None:
@@ -235,6 +252,8 @@ def open_socs_tcp(backend: str, address: Address, timeout: float) -> Client:
     client.safe_ask = functools.partial(device.query, REQUEST[:-1])
     client.lines = functools.partial(device.frames, b"\n")
     client.ask_block = lambda: len(device.query_block(BLOCK_QUERY))
+    client.loops["readline"] = _each(device.recv_until, b"\n")
+    client.loops["safe_ask"] = _each(device.query, REQUEST[:-1])
     return client
 
 
