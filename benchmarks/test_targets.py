@@ -95,11 +95,15 @@ def workloads_of(targets):
 
 
 def ratio(results, target):
-    """The target's ratio in ``results``, or None where a side did not run."""
+    """The target's ratio in ``results``, or None where a side did not run.
+
+    Against a library on the same row, the bench's ratio (of runs made side
+    by side); against another row, the ratio of the two medians.
+    """
     _, workload, library, _, _, against = target
-    value = results.median(workload, library)
     if isinstance(against, str):
-        against = (workload, against)
+        return results.ratio(workload, library, against)
+    value = results.median(workload, library)
     base = results.median(*against) if against else 1.0
     return None if value is None or not base else value / base
 

@@ -5,6 +5,11 @@ rotates from one repeat to the next, so a busy moment of a shared machine
 falls on all of them alike. A cell is the median of its runs (fewer for a
 slow library); under it, its ratio to socs.tcp (what socs_tcp replaces) and
 to the plain socket (the least Python can do).
+
+A ratio is the median of the ratios of runs made in the same repeat, side by
+side, so that what the machine did between repeats cancels out; when the
+middle half of those ratios spans 1x, the table marks it ``~`` (no clear
+difference on this run).
 """
 
 from __future__ import annotations
@@ -61,17 +66,39 @@ class Results:
         runs = self.samples.get(workload, {}).get(library)
         return statistics.median(runs) if runs else None
 
+    def paired(
+        self, workload: str, library: str, against: str | None = None
+    ) -> list[float]:
+        """The ratios of ``library``'s runs to those of ``against`` (default
+        :attr:`baseline`), repeat by repeat.
+
+        A library's runs are the first repeats of a workload (it stops early
+        only when slow or failing), so the first runs of two libraries were
+        made in the same repeats, side by side.
+        """
+        runs = self.samples.get(workload, {})
+        mine, theirs = runs.get(library), runs.get(against or self.baseline)
+        return [a / b for a, b in zip(mine or (), theirs or ()) if b]
+
     def ratio(
         self, workload: str, library: str, against: str | None = None
     ) -> float | None:
-        """A cell's median over that of ``against`` (default :attr:`baseline`).
+        """The median of :meth:`paired`, or None where a side has no run.
 
         The ratio of the numbers as measured: above 1 is faster for a rate,
         slower for a cost (a row whose number is better lower).
         """
-        value = self.median(workload, library)
-        base = self.median(workload, against or self.baseline)
-        return value / base if value is not None and base else None
+        pairs = self.paired(workload, library, against)
+        return statistics.median(pairs) if pairs else None
+
+    def unclear(self, workload: str, library: str, against: str) -> bool:
+        """Whether the middle half of :meth:`paired` spans 1x (four pairs or
+        more): this run shows no clear difference."""
+        pairs = self.paired(workload, library, against)
+        if len(pairs) < 4:
+            return False
+        low, _, high = statistics.quantiles(pairs, n=4)
+        return low < 1.0 < high
 
 
 @contextlib.contextmanager
@@ -169,7 +196,8 @@ def _ratio(results: Results, workload: str, library: str, against: str) -> str:
     ratio = results.ratio(workload, library, against)
     if ratio is None or library == against:
         return ""
-    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"  # 0.0041x
+    mark = "~" if results.unclear(workload, library, against) else ""
+    return mark + (f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x")  # 0.0041x
 
 
 def table(results: Results) -> str:
@@ -193,8 +221,9 @@ def table(results: Results) -> str:
         f"{platform.machine()}, {os.cpu_count()} CPUs",
         f"each cell: median of {results.scale.repeats} interleaved runs (fewer past "
         f"{CELL_SECONDS:g} s)",
-        "each 'vs X' line: the medians above it over X's (above 1x: faster; "
-        "on a (lower) row: costlier)",
+        "each 'vs X' line: the median ratio to X of runs made side by side "
+        "(above 1x: faster;",
+        "  on a (lower) row: costlier); ~: the middle half of those ratios spans 1x",
         "",
     ]
     for row in rows:

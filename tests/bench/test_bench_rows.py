@@ -197,7 +197,7 @@ LIBRARIES = ["cython", "socs", "socket", "c"]
 
 def _results():
     (query,) = workloads.select(["query"])
-    results = run.Results([query], LIBRARIES, workloads.QUICK)
+    results = run.Results([query], list(LIBRARIES), workloads.QUICK)
     results.samples["query"] = {"cython": [30.0], "socs": [10.0], "socket": [20.0]}
     results.notes["query"] = {"c": "-"}
     return results
@@ -236,3 +236,37 @@ def test_without_socs_the_ratios_are_to_the_plain_socket_only():
     row = next(i for i, line in enumerate(lines) if line.startswith("query "))
     assert lines[row + 1].split() == ["vs", "plain", "socket", "1.50x"]
     assert not lines[row + 2].strip().startswith("vs")
+
+
+def test_a_ratio_pairs_the_runs_made_side_by_side():
+    # Each repeat ran both side by side; the machine's speed changed between
+    # repeats. Run by run cython is 2x, 0.5x and 1.5x the socket: 1.5x. The
+    # medians alone (20 and 20) would say 1x.
+    results = _results()
+    results.samples["query"] = {
+        "cython": [10.0, 20.0, 30.0],
+        "socket": [5.0, 40.0, 20.0],
+    }
+    assert results.paired("query", "cython", "socket") == [2.0, 0.5, 1.5]
+    assert results.ratio("query", "cython", "socket") == 1.5
+    assert results.median("query", "cython") == results.median("query", "socket")
+
+
+def test_a_library_that_stopped_early_is_paired_on_the_repeats_it_ran():
+    results = _results()
+    results.samples["query"] = {"cython": [30.0, 60.0], "socket": [20.0, 20.0, 5.0]}
+    assert results.paired("query", "cython", "socket") == [1.5, 3.0]
+
+
+def test_a_ratio_whose_middle_runs_span_1x_is_marked_unclear():
+    results = _results()
+    results.samples["query"] = {
+        "cython": [9.0, 11.0, 9.5, 10.5, 10.0],
+        "socket": [10.0] * 5,
+        "socs": [5.0, 5.1, 4.9, 5.0, 5.0],
+    }
+    lines = run.table(results).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("query "))
+    assert lines[row + 1].split()[2] == "2.00x"  # clearly faster than socs.tcp
+    assert lines[row + 2].split()[3] == "~1.00x"  # no clear difference
+    assert not results.unclear("query", "cython", "socs")
