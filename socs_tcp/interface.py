@@ -246,25 +246,18 @@ class TCPInterface:
     resync_quiet: float = 0.1
 
     # Class-level values of the state the front manages, so that a subclass
-    # may assign ``comm`` (or ``timeout``...) before calling __init__.
+    # may assign ``comm`` (or ``timeout``...) before calling __init__. What
+    # the hot paths read is an instance attribute as well (see __init__).
     _comm: socket.socket | None = None
-    _io: Transport = DISCONNECTED
     _tracing = False
     _holder = 0  # the thread in a policy section (see _held), or 0
     _closes = 0  # close() and reconnect() calls: each ends the calls in flight
     _dialing: socket.socket | None = None  # a connection being made
     _old: socket.socket | None = None  # shut down, closed after a reconnection
+    _io: Transport  # the connection's transport; DISCONNECTED without one
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
-
-    #: Whether query() may run as one exchange in the transport: not when a
-    #: subclass overrides send(), which query() then goes through.
-    _exchanges: ClassVar[bool] = True
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._exchanges = cls.send is TCPInterface.send
 
     def __init__(
         self,
@@ -328,6 +321,14 @@ class TCPInterface:
         self._backoff = 0.0  # the backoff's current step, in seconds
         self._in_on_connect = False
         self._tracing = False
+        # The hot paths read these on every call. CPython (3.11 at least)
+        # loads an instance's own attribute fastest, and cannot speed up a
+        # load that finds a class attribute instead (nor one whose class
+        # default is an instance of a Python class, as DISCONNECTED is).
+        self._closes = 0
+        # query() may run as one exchange in the transport, unless this
+        # class overrides send(), which query() must then go through.
+        self._exchanges = type(self).send is TCPInterface.send
         if self._comm is not None:  # a subclass set comm before __init__
             self._close_connection()
         self._comm = None
