@@ -49,6 +49,7 @@ from includes.pysocket cimport sock_fd
 from includes.socket cimport (
     MSG_DONTWAIT,
     MSG_NOSIGNAL,
+    MSG_PEEK,
     SO_RCVTIMEO,
     SOL_SOCKET,
     recv,
@@ -177,6 +178,8 @@ cdef class Transport:
     cdef bint _receiving
     cdef bint _closed
     cdef bint _broken
+    # The last recv() got all it asked for: see _recv.
+    cdef bint _reads_fill
     cdef double _last_send
     # The SO_RCVTIMEO last set, in seconds (INFINITY: none; -1: unknown).
     cdef double _rcvtimeo
@@ -327,6 +330,24 @@ cdef class Transport:
             return 0
         self._broken = True
         raise ConnectionLost.from_errno(err, self._peek() if receiving else b"")
+
+    cdef bint _input_waiting(self) except -1:
+        """Whether bytes, or the end of the stream, wait in the kernel.
+
+        One peek that cannot block, so it keeps the GIL: what a stale-safe
+        exchange asks before it sends, and almost always "no".
+        """
+        cdef char byte
+        cdef ssize_t got
+        cdef int err
+        while True:
+            got = recv(self._fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT)
+            err = errno
+            if got >= 0:
+                return True
+            if err == EAGAIN:
+                return False
+            self._failed(err, True)  # EINTR: the handlers ran; peek again
 
     cdef int _wait(self, short events, double deadline) except -1:
         """1 once the socket is ready for ``events``; 0 if the deadline passes first."""
@@ -635,7 +656,9 @@ cdef class Transport:
                 raise second_receiver()
             self._receiving = True
             try:
-                if clear:
+                if clear and (
+                    self._end > self._start or self._stale or self._input_waiting()
+                ):
                     self._stale, self._stale_head = self._clear(_PREVIEW, 0.0, timeout)
                     if self._stale:
                         return STALE  # the front logs it (its clear reports it)
@@ -651,15 +674,29 @@ cdef class Transport:
         return _strip(frame, terms)
 
     cdef object _recv(self, Py_ssize_t bufsize, timeout):
-        """Buffered bytes first, else one kernel read into a new bytes object."""
+        """Buffered bytes first, else one kernel read into a new bytes object.
+
+        After a read that filled its request (a stream), the next one reads
+        straight into a bytes object of ``bufsize`` bytes, as socket.recv
+        does. Otherwise (a reply shorter than asked for) it reads into the
+        buffer's free space and copies what came into a bytes object of its
+        own size: for a short reply that is far cheaper than allocating
+        ``bufsize`` bytes and trimming them (a large malloc and a realloc).
+        Either way the kernel is asked for ``bufsize`` bytes, no more.
+        """
         cdef PyObject *raw
         cdef Py_ssize_t got
         cdef bint block
         if self._end > self._start:
             return self._take(min(bufsize, self._end - self._start))
         block = self._arm(timeout)
-        # Read straight into the bytes object and trim it after: no copy, as
-        # socket.recv does.
+        if not self._reads_fill and bufsize <= _CHUNK:
+            self._reserve(bufsize)  # the buffer is empty: this keeps or makes it
+            got = self._read(self._buf, bufsize, _deadline(timeout), block)
+            if got == EXPIRED:
+                raise TransportTimeout.expired(timeout)
+            self._reads_fill = got == bufsize
+            return PyBytes_FromStringAndSize(self._buf, got)
         raw = _new_bytes(NULL, bufsize)
         try:
             got = self._read(_bytes_data(raw), bufsize, _deadline(timeout), block)
@@ -669,6 +706,7 @@ cdef class Transport:
         if got == EXPIRED:
             _decref(raw)
             raise TransportTimeout.expired(timeout)
+        self._reads_fill = got == bufsize
         if got != bufsize:
             _resize_bytes(&raw, got)  # on failure it frees raw and raises
         out = <object>raw  # takes a reference; give back the one we held

@@ -9,6 +9,7 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         MSG_DONTWAIT
         MSG_NOSIGNAL
+        MSG_PEEK
         SOL_SOCKET
         SO_RCVTIMEO
 

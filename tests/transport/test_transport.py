@@ -165,6 +165,23 @@ def test_recv_never_reads_more_than_bufsize_from_the_kernel(pair):
     assert rest == b"0123456789" * 9
 
 
+def test_recv_returns_exactly_what_came_short_or_filling_the_request(pair):
+    # A short reply, one that fills the request, the rest of it, and a short
+    # one again: each read returns what came, and nothing is read ahead.
+    transport, client, server = pair
+    for sent, reads in [
+        (b"abc", [b"abc"]),
+        (b"0123456789XYZ", [b"0123456789", b"XYZ"]),
+        (b"q", [b"q"]),
+        (b"9876543210", [b"9876543210"]),
+        (b"!", [b"!"]),
+    ]:
+        server.sendall(sent)
+        wait_readable(client)
+        assert [transport.recv(10, BOUND) for _ in reads] == reads
+        assert transport.pending == 0
+
+
 def test_recv_into_fills_the_callers_buffer(pair):
     transport, client, server = pair
     target = bytearray(8)
