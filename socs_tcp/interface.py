@@ -44,7 +44,6 @@ from socs_tcp._health import ConnectionLog, Health, closed_by_peer
 from socs_tcp._limits import (
     DEFAULT_MAX_BLOCK,
     DEFAULT_MAX_SIZE,
-    MAX_READ,
     PREVIEW,
 )
 from socs_tcp._replies import (
@@ -326,6 +325,7 @@ class TCPInterface:
         # load that finds a class attribute instead (nor one whose class
         # default is an instance of a Python class, as DISCONNECTED is).
         self._closes = 0
+        self._bufsize_checked: int | None = None  # see _check_bufsize
         # query() may run as one exchange in the transport, unless this
         # class overrides send(), which query() must then go through.
         self._exchanges = type(self).send is TCPInterface.send
@@ -934,8 +934,8 @@ class TCPInterface:
         TypeError, ValueError
             ``bufsize`` is not an integer, or is negative.
         """
-        if type(bufsize) is not int or not 0 < bufsize <= MAX_READ:
-            bufsize = check_bufsize(bufsize)
+        if bufsize is not self._bufsize_checked:
+            bufsize = self._check_bufsize(bufsize)
             if not bufsize:
                 return b""
         try:
@@ -945,6 +945,15 @@ class TCPInterface:
         if self._tracing:
             _trace.record(self._label, "<", data)
         return data
+
+    def _check_bufsize(self, bufsize: Any) -> int:
+        """recv()'s ``bufsize``, checked. An int taken as it is, it is
+        remembered: the next call passing the same object (a literal or the
+        default, as a polling loop does) skips the check."""
+        checked = check_bufsize(bufsize)
+        if type(bufsize) is int and checked == bufsize and checked:
+            self._bufsize_checked = bufsize
+        return checked
 
     # -- beyond socs -----------------------------------------------------
 

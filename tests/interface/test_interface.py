@@ -162,6 +162,21 @@ def test_negative_bufsize_is_a_value_error(Interface, echo_device):
         assert iface.recv() == b"still fine"
 
 
+def test_bufsize_is_checked_on_every_call_after_a_good_one(Interface, echo_device):
+    # recv() skips the check for the very int object it took last time; any
+    # other value is checked as the first was.
+    with Interface("127.0.0.1", echo_device.port, TIMEOUT) as iface:
+        for bufsize in (3, 3, -1, True, 2.0, "3", 3):
+            iface.send(b"abcd")
+            if bufsize == 3 and type(bufsize) is int:
+                assert iface.recv(bufsize) == b"abc"
+                assert iface.recv() == b"d"
+            else:
+                with pytest.raises((TypeError, ValueError), match="bufsize"):
+                    iface.recv(bufsize)
+                assert iface.recv() == b"abcd"
+
+
 def test_recv_timeout_is_a_connection_error_and_a_timeout_error(Interface, make_peer):
     peer = make_peer()
     with Interface("127.0.0.1", peer.port, SHORT) as iface:
