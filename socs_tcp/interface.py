@@ -143,6 +143,12 @@ class TCPInterface:
     hides the property for that instance only (reading it gives back what
     was stored); the interface itself never reads these names.
 
+    :meth:`query` goes through :meth:`send` when the driver's class
+    overrides it (or wraps it before the instance is made); otherwise it
+    sends in one exchange with the transport. So a mock of ``send`` that
+    should see queries is put on the driver's class before the instance is
+    made, not on the instance or on ``TCPInterface``.
+
     A process forked while an interface is in use leaves the child with a
     fresh lock and no connection: the child's next command connects anew,
     and the parent's connection is left alone.
@@ -251,9 +257,23 @@ class TCPInterface:
     _tracing = False
     _holder = 0  # the thread in a policy section (see _held), or 0
     _closes = 0  # close() and reconnect() calls: each ends the calls in flight
+    _bufsize_checked: int | None = None  # see _check_bufsize
     _dialing: socket.socket | None = None  # a connection being made
     _old: socket.socket | None = None  # shut down, closed after a reconnection
     _io: Transport  # the connection's transport; DISCONNECTED without one
+    #: Whether query() may run as one exchange in the transport: not when
+    #: the class overrides send(), which query() must then go through. Set
+    #: per class, and again per instance in __init__ (see there).
+    _exchanges = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._exchanges = cls._sends_as_defined()
+
+    @classmethod
+    def _sends_as_defined(cls) -> bool:
+        """True unless the class overrides send()."""
+        return cls.send is TCPInterface.send
 
     #: The transport class; the backend chosen by ``SOCS_TCP_BACKEND``.
     _transport_type: ClassVar[type[Transport]] = _backend.Transport
@@ -325,10 +345,9 @@ class TCPInterface:
         # load that finds a class attribute instead (nor one whose class
         # default is an instance of a Python class, as DISCONNECTED is).
         self._closes = 0
-        self._bufsize_checked: int | None = None  # see _check_bufsize
-        # query() may run as one exchange in the transport, unless this
-        # class overrides send(), which query() must then go through.
-        self._exchanges = type(self).send is TCPInterface.send
+        self._bufsize_checked = None
+        # As the class is now (a decorator may have wrapped send() since).
+        self._exchanges = self._sends_as_defined()
         if self._comm is not None:  # a subclass set comm before __init__
             self._close_connection()
         self._comm = None

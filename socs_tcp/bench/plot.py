@@ -134,7 +134,8 @@ def _figure(
     fig.text(
         0.02, 0.025,
         "bar: median of interleaved runs; whisker: fastest to slowest run; "
-        f"label: median and its ratio to {clients.LIBRARIES[results.baseline][0]} "
+        f"label: median, and the median ratio of side-by-side runs to "
+        f"{clients.LIBRARIES[results.baseline][0]} "
 "(below 1× is better where lower is better)",
         ha="left", fontsize=11, color="#444",
     )  # fmt: skip

@@ -224,6 +224,7 @@ def table(results: Results) -> str:
         "each 'vs X' line: the median ratio to X of runs made side by side "
         "(above 1x: faster;",
         "  on a (lower) row: costlier); ~: the middle half of those ratios spans 1x",
+        "  (judged with 4 runs or more: a --quick run marks nothing)",
         "",
     ]
     for row in rows:

@@ -176,3 +176,47 @@ def test_an_instance_attribute_of_an_added_name_is_the_drivers(Interface, device
     assert getattr(driver, name) == "the driver's own"
     exercise(Interface, driver, device)
     assert getattr(driver, name) == "the driver's own"
+
+
+def test_query_goes_through_a_send_the_driver_overrides(Interface, device):
+    # A driver that logs or frames its commands in send() keeps doing so for
+    # query(), whether send() is defined in the class or wrapped onto it
+    # before the instance is made.
+    sent = []
+
+    class Logged(Interface):
+        def send(self, msg):
+            sent.append(bytes(msg))
+            super().send(msg)
+
+    class Plain(Interface):
+        pass
+
+    original = Plain.send
+
+    def wrapped(self, msg):
+        sent.append(b"wrapped:" + bytes(msg))
+        original(self, msg)
+
+    Plain.send = wrapped
+    for cls, expected in [(Logged, b"a\n"), (Plain, b"wrapped:a\n")]:
+        sent.clear()
+        with cls(*device.address, 2.0) as driver:
+            assert driver.query(b"a") == b"re:a"
+        assert sent == [expected]
+
+
+def test_query_works_on_a_driver_that_sets_up_comm_without_init(Interface, device):
+    # Some test doubles build the driver with __new__ and give it a socket.
+    import socket
+
+    driver = Interface.__new__(Interface)
+    driver.ip_address, driver.port = device.address
+    driver.timeout = 2.0
+    driver.comm = socket.create_connection(device.address)
+    try:
+        driver.send(b"x\n")
+        assert driver.recv() == b"re:x\n"
+        assert driver.query(b"y") == b"re:y"
+    finally:
+        driver.comm.close()
