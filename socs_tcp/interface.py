@@ -345,7 +345,6 @@ class TCPInterface:
         # load that finds a class attribute instead (nor one whose class
         # default is an instance of a Python class, as DISCONNECTED is).
         self._closes = 0
-        self._bufsize_checked = None
         # As the class is now (a decorator may have wrapped send() since).
         self._exchanges = self._sends_as_defined()
         if self._comm is not None:  # a subclass set comm before __init__

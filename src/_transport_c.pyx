@@ -96,6 +96,7 @@ cdef Py_ssize_t _PREVIEW = PREVIEW
 cdef Py_ssize_t _KEEP = 4 * CHUNK_SIZE
 
 cdef object _UNSET = object()  # no terminator remembered yet
+cdef tuple _NOTHING_CLEARED = (0, b"")  # what _clear returns when nothing is there
 
 # What the reads return instead of a count when the deadline passed first.
 cdef enum:
@@ -334,8 +335,9 @@ cdef class Transport:
     cdef bint _input_waiting(self) except -1:
         """Whether bytes, or the end of the stream, wait in the kernel.
 
-        One peek that cannot block, so it keeps the GIL: what a stale-safe
-        exchange asks before it sends, and almost always "no".
+        One peek that cannot block, so it keeps the GIL: what a clear that
+        need not wait for quiet asks first (as a stale-safe exchange does
+        before every send), and almost always "no".
         """
         cdef char byte
         cdef ssize_t got
@@ -656,9 +658,7 @@ cdef class Transport:
                 raise second_receiver()
             self._receiving = True
             try:
-                if clear and (
-                    self._end > self._start or self._stale or self._input_waiting()
-                ):
+                if clear:
                     self._stale, self._stale_head = self._clear(_PREVIEW, 0.0, timeout)
                     if self._stale:
                         return STALE  # the front logs it (its clear reports it)
@@ -866,9 +866,17 @@ cdef class Transport:
                 return kept
 
     cdef tuple _clear(self, Py_ssize_t preview, double quiet, timeout):
-        cdef Py_ssize_t count = self._stale, kept, got
-        cdef double deadline = _deadline(timeout), until
-        cdef bytes head = self._stale_head
+        cdef Py_ssize_t count, kept, got
+        cdef double deadline, until
+        cdef bytes head
+        if (
+            quiet <= 0.0 and self._end == self._start and not self._stale
+            and not self._input_waiting()
+        ):
+            return _NOTHING_CLEARED  # the usual case: no work, no allocation
+        count = self._stale
+        deadline = _deadline(timeout)
+        head = self._stale_head
         self._stale = 0
         self._stale_head = b""
         if len(head) < preview:
